@@ -1,0 +1,78 @@
+"""Shared fixtures: real parts only.
+
+- S3 is moto's threaded server over HTTP (one per test session, a fresh bucket per test);
+- Redis is the machine's real server, on a database number this run holds alone
+  (a lock key in database 0 keeps concurrent runs apart);
+- images are the real corpus files in ``tests/fixtures`` and seeded generated ones.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.pop("TACHYON_CONFIG", None)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REDIS_HOST = os.environ.get("TACHYON_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    """The folder of real test images (copied from Tachyon's test suite)."""
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server over HTTP on a free loopback port."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str) -> Any:
+    """A plain boto3 client for arranging and inspecting the bucket in tests."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3_client: Any) -> str:
+    """A new empty bucket for one test."""
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis database that only this test run uses, flushed before use."""
+    admin = redis.Redis.from_url(f"{REDIS_HOST}/0")
+    token = f"{os.getpid()}-{uuid.uuid4().hex}"
+    for number in range(1, 16):
+        if admin.set(f"tachyon-test-db:{number}", token, nx=True, ex=3600):
+            break
+    else:
+        pytest.fail("no free Redis database for this test run (all 15 held)")
+    url = f"{REDIS_HOST}/{number}"
+    redis.Redis.from_url(url).flushdb()
+    yield url
+    redis.Redis.from_url(url).flushdb()
+    if admin.get(f"tachyon-test-db:{number}") == token.encode():
+        admin.delete(f"tachyon-test-db:{number}")
