@@ -56,6 +56,7 @@ _GRAVITIES: dict[str, Gravity] = {
 _FORMATS: dict[str, OutputFormat] = {
     "jpeg": "jpeg", "jpg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif",
 }  # fmt: skip
+_ALIASES = {"greyscale": "grayscale"}
 _STRIPS: dict[str, Strip] = {"all": "all", "info": "info", "color": "color", "colour": "color"}
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -132,9 +133,7 @@ def parse_query(query: str, limits: Limits = DEFAULT_LIMITS) -> Transform | None
     raw: dict[str, str] = {}
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name in KNOWN:
-            raw[name] = value.strip()  # a repeated argument takes its last value
-    if "greyscale" in raw:
-        raw.setdefault("grayscale", raw.pop("greyscale"))
+            raw[_ALIASES.get(name, name)] = value.strip()  # a repeated argument takes its last value
     args = {name: value for name, value in raw.items() if value != ""}
     if not args:
         return None

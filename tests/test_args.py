@@ -1,0 +1,146 @@
+"""URL arguments: what a site owner writes and what the service understands."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.args import Length, Transform, parse_query, zoom_quality
+from edge.errors import InvalidArgument
+from edge.limits import Limits
+
+
+def test_no_recognised_argument_means_pass_through() -> None:
+    assert parse_query("") is None
+    assert parse_query("utm_source=news&ver=6.4") is None
+    assert parse_query("w=&h=") is None  # empty values count as absent
+
+
+def test_wordpress_plugin_commas_and_plain_commas_are_the_same() -> None:
+    assert parse_query("resize=150%2C150") == parse_query("resize=150,150")
+    assert parse_query("fit=300%2C300") == parse_query("fit=300,300")
+    transform = parse_query("resize=150%2C150")
+    assert transform is not None
+    assert (transform.mode, transform.width, transform.height) == ("resize", 150, 150)
+
+
+def test_repeated_argument_takes_its_last_value() -> None:
+    transform = parse_query("w=100&w=300")
+    assert transform is not None and transform.width == 300
+
+
+def test_plus_and_percent_escapes_in_values() -> None:
+    transform = parse_query("background=%23ff0000&lb=10,10")
+    assert transform is not None and transform.background == (255, 0, 0)
+    assert parse_query("gravity=+north+&resize=10,10") == parse_query("gravity=north&resize=10,10")
+
+
+def test_one_sizing_mode_by_precedence() -> None:
+    transform = parse_query("w=50&fit=300,200&resize=100,100&lb=20,20")
+    assert transform is not None
+    assert (transform.mode, transform.width, transform.height) == ("resize", 100, 100)
+    fit = parse_query("w=50&fit=300,200&lb=20,20")
+    assert fit is not None and fit.mode == "fit"
+
+
+def test_zoom_multiplies_sizes_and_lowers_default_quality() -> None:
+    transform = parse_query("w=300&zoom=2")
+    assert transform is not None
+    assert transform.width == 600
+    assert transform.quality == zoom_quality(2) < 82
+    explicit = parse_query("w=300&zoom=2&quality=90")
+    assert explicit is not None and explicit.quality == 90
+    half = parse_query("resize=150,150&zoom=0.5")
+    assert half is not None and (half.width, half.height, half.quality) == (75, 75, 82)
+
+
+def test_zoom_quality_matches_tachyon() -> None:
+    # Tachyon's documented points for a default of 80: zoom 2 → 50, zoom 1.5 → 68
+    assert zoom_quality(2, 80) == 50
+    assert zoom_quality(1.5, 80) == 68
+    assert zoom_quality(1, 80) == 80
+
+
+def test_crop_region_in_percent_and_pixels() -> None:
+    transform = parse_query("crop=10,20,50,50")
+    assert transform is not None and transform.region is not None
+    assert [v.resolve(1000) for v in transform.region] == [100, 200, 500, 500]
+    pixels = parse_query("crop=160px,160px,788px,788px")
+    assert pixels is not None and pixels.region == (Length(160, True),) * 2 + (Length(788, True),) * 2
+
+
+def test_crop_true_is_cover_only_with_both_sides() -> None:
+    cover = parse_query("w=300&h=200&crop=1")
+    assert cover is not None and cover.covers
+    alone = parse_query("w=300&crop=1")
+    assert alone is not None and not alone.covers
+    assert alone == parse_query("w=300")
+
+
+def test_aliases_give_equal_transforms() -> None:
+    assert parse_query("greyscale=1&w=5") == parse_query("grayscale=true&w=5")
+    assert parse_query("webp=1&w=5") == parse_query("format=webp&w=5")
+    assert parse_query("format=jpg&w=5") == parse_query("format=jpeg&w=5")
+    assert parse_query("gravity=centre&resize=5,5") == parse_query("resize=5,5")
+    assert parse_query("strip=info&w=5") == parse_query("w=5")
+    assert parse_query("quality=82&w=5") == parse_query("w=5")
+
+
+def test_arguments_that_cannot_change_pixels_are_dropped() -> None:
+    # gravity only matters when cropping; background only with lb
+    assert parse_query("w=300&gravity=north") == parse_query("w=300")
+    assert parse_query("fit=30,30&background=red") == parse_query("fit=30,30")
+    lb = parse_query("lb=30,30&background=red")
+    assert lb is not None and lb.background == (255, 0, 0)
+
+
+def test_rotation_and_flags() -> None:
+    transform = parse_query("rotate=90&flip=1&flop=true&negative=1&grayscale=1&strip=all")
+    assert transform == Transform(rotate=90, flip=True, flop=True, negative=True, grayscale=True, strip="all")
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("w=abc", "w"),
+        ("w=0", "w"),
+        ("h=-5", "h"),
+        ("w=9000", "w"),
+        ("w=5000&zoom=2", "w"),
+        ("resize=150", "resize"),
+        ("fit=a,b", "fit"),
+        ("lb=0,10", "lb"),
+        ("crop=1,2,3", "crop"),
+        ("crop=10,10,0,50", "crop"),
+        ("crop=10,10,150,50", "crop"),
+        ("quality=0", "quality"),
+        ("quality=101", "quality"),
+        ("zoom=0", "zoom"),
+        ("zoom=11", "zoom"),
+        ("zoom=abc", "zoom"),
+        ("rotate=45", "rotate"),
+        ("flip=maybe", "flip"),
+        ("webp=yes please", "webp"),
+        ("format=bmp", "format"),
+        ("gravity=up", "gravity"),
+        ("crop_strategy=magic&resize=5,5", "crop_strategy"),
+        ("background=notacolour&lb=5,5", "background"),
+        ("strip=everything", "strip"),
+    ],
+)
+def test_invalid_values_name_the_argument_and_what_is_allowed(query: str, name: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        parse_query(query)
+    assert raised.value.name == name
+    assert raised.value.reason.startswith(f"Invalid {name}: must") or "largest output side" in (
+        raised.value.reason
+    )
+
+
+def test_output_side_limit_is_configurable() -> None:
+    assert parse_query("w=9000", Limits(max_output_side=10_000)) is not None
+    with pytest.raises(InvalidArgument):
+        parse_query("w=600", Limits(max_output_side=500))
+
+
+def test_unknown_arguments_are_ignored() -> None:
+    assert parse_query("w=300&ver=6.4.2&W=5") == parse_query("w=300")
