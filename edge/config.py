@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         1_000_000, ge=1, description="KiB of RSS before a pool process is replaced"
     )
     metrics_port: int | None = Field(None, description="serve Prometheus metrics on this port (worker)")
+    visibility_timeout: int | None = Field(
+        None,
+        ge=1,
+        description="seconds before an unacknowledged task is redelivered (Redis/SQS); "
+        "default: task_time_limit + 60. Keep it above task_time_limit",
+    )
 
     @classmethod
     def settings_customise_sources(
