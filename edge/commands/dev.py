@@ -1,11 +1,57 @@
-"""`tachyon-edge dev` (placeholder until implemented)."""
+"""``tachyon-edge dev``: the whole flow on one machine, embedded where nothing is configured."""
 
 from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
 
 import click
 
 
 @click.command("dev")
-def dev() -> None:
-    """Not implemented yet."""
-    raise click.ClickException("not implemented yet")
+@click.option(
+    "--originals",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of originals to upload (key = path inside it). Default with embedded S3: the samples.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8080, show_default=True, type=int, help="Port to listen on (0: any free one)."
+)
+@click.option("--s3-endpoint", help="Use this S3 endpoint (MinIO, …) instead of an embedded one.")
+@click.option("--bucket", help="Bucket of originals (default: $TACHYON_BUCKET, else tachyon-dev).")
+@click.option(
+    "--broker", help="Celery broker URL; a separate worker renders (default: in-process on memory://)."
+)
+def dev(  # noqa: PLR0917 — one parameter per click option
+    originals: Path | None,
+    host: str,
+    port: int,
+    s3_endpoint: str | None,
+    bucket: str | None,
+    broker: str | None,
+) -> None:
+    """Run a local CloudFront with the edge functions in front of S3, plus a worker.
+
+    With no flags and no TACHYON_* environment everything is embedded: an S3
+    server (moto) seeded with sample images, a worker thread on an in-memory
+    queue, and the local CloudFront on http://127.0.0.1:8080/. Each flag (or
+    its TACHYON_* variable) swaps an embedded part for a real one.
+    """
+    from edge.local.server import plan, run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("werkzeug", "botocore", "celery", "kombu", "aiobotocore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    the_plan = plan(originals=originals, s3_endpoint=s3_endpoint, bucket=bucket, broker=broker)
+    try:
+        run(the_plan, host, port, echo=_echo)
+    except OSError as error:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {error.strerror or error}") from error
+
+
+def _echo(line: str) -> None:
+    """Print a line and flush at once, so a supervising process sees the URLs immediately."""
+    click.echo(line)
+    sys.stdout.flush()

@@ -1,0 +1,476 @@
+"""A local CloudFront: an aiohttp server in front of S3 that runs the edge's two triggers.
+
+It does per request what a CloudFront distribution with the S3 bucket as
+origin and Lambda@Edge on origin-request and origin-response does, so the
+whole flow (hit, sync render, queued render with fallback, 400s) runs on a
+laptop, in compose and in the end-to-end tests without AWS:
+
+1. look the URL up in the cache (``x-cache: Hit``);
+2. on a miss build the origin-request event from the HTTP request the way
+   CloudFront does — lower-case header names holding ``{key, value}`` lists,
+   the raw query string without ``?``, the URI percent-encoded as received,
+   ``origin.s3`` naming the bucket — and await ``origin_request``;
+3. a generated response (a 400, say) goes back as is, cached only per its own
+   ``Cache-Control``; origin-response does not run for it;
+4. otherwise fetch the (possibly rewritten) URI from S3, hand S3's status and
+   headers (403/404 too) with the request as sent to the origin to
+   ``origin_response``, and send the headers it returns with S3's body;
+5. cache by URL (plus the negotiated format when auto-format is on) for the
+   response's ``max-age`` (see ``edge.local.cache``) and answer ``x-cache: Miss``.
+
+Like CloudFront, the origin only sees the headers a distribution forwards:
+``Host`` (the bucket's domain), ``User-Agent: Amazon CloudFront``, ``Via``,
+``X-Forwarded-For``, plus ``Accept`` when auto-format is on (the header the
+viewer-request function normalises). The query string never reaches S3.
+"""
+
+from __future__ import annotations
+
+import base64
+import http
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+import aiohttp
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import NoCredentialsError
+from multidict import CIMultiDict
+
+from edge.config import Settings
+from edge.formats import accepted
+from edge.local.cache import ResponseCache, cache_ttl
+
+log = logging.getLogger("edge.local")
+
+Event = dict[str, Any]
+HeaderLists = dict[str, list[dict[str, str]]]
+
+#: The header with the edge's diagnostic outcome (hit, sync, queued, …), logged per request.
+OUTCOME_HEADER = "x-tachyon"
+HEALTH_PATH = "/_tachyon/health"
+DISTRIBUTION_ID = "ELOCALTACHYON"
+_HOP_BY_HOP = frozenset(
+    {
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+        "upgrade", "proxy-authenticate", "proxy-authorization", "content-length",
+    }
+)  # fmt: skip
+_HEADER_CASE = {"etag": "ETag", "www-authenticate": "WWW-Authenticate"}
+
+
+class Triggers(Protocol):
+    """The two Lambda@Edge functions, as ``edge.handler.Edge`` implements them."""
+
+    async def origin_request(self, event: Event) -> Event: ...
+
+    async def origin_response(self, event: Event) -> Event: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response on its way to the viewer."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    has_body: bool = True
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+
+def header_key(name: str) -> str:
+    """The case CloudFront and S3 write a lower-case header name in."""
+    lowered = name.lower()
+    if lowered in _HEADER_CASE:
+        return _HEADER_CASE[lowered]
+    if lowered.startswith("x-amz-"):
+        return lowered
+    return "-".join(part.capitalize() for part in lowered.split("-"))
+
+
+def header_lists(pairs: list[tuple[str, str]]) -> HeaderLists:
+    """HTTP header pairs → Lambda@Edge headers: lower-case name → [{key, value}, ...]."""
+    out: HeaderLists = {}
+    for name, value in pairs:
+        out.setdefault(name.lower(), []).append({"key": name, "value": value})
+    return out
+
+
+def header_pairs(lists: HeaderLists) -> list[tuple[str, str]]:
+    """Lambda@Edge headers → HTTP header pairs, keeping the given case."""
+    return [
+        (item.get("key") or header_key(name), item["value"])
+        for name, items in lists.items()
+        for item in items
+    ]
+
+
+def origin_domain(bucket: str) -> str:
+    """The S3 origin's domain name, as the distribution's origin names it."""
+    return f"{bucket}.s3.amazonaws.com"
+
+
+def config_block(event_type: str, distribution: str, request_id: str) -> dict[str, str]:
+    return {
+        "distributionDomainName": distribution,
+        "distributionId": DISTRIBUTION_ID,
+        "eventType": event_type,
+        "requestId": request_id,
+    }
+
+
+def request_event(
+    *,
+    method: str,
+    raw_path: str,
+    viewer_headers: list[tuple[str, str]],
+    client_ip: str,
+    bucket: str,
+    region: str,
+    distribution: str,
+    forward: frozenset[str] = frozenset(),
+    request_id: str | None = None,
+) -> Event:
+    """The origin-request event CloudFront sends for this viewer request.
+
+    ``raw_path`` is the request target as received (``/a%20b.jpg?w=300``);
+    ``forward`` names the viewer headers the cache/origin-request policy passes on.
+    """
+    uri, _, querystring = raw_path.partition("?")
+    forwarded_for = [v for k, v in viewer_headers if k.lower() == "x-forwarded-for"]
+    headers: list[tuple[str, str]] = [("Host", origin_domain(bucket))]
+    headers += [(k, v) for k, v in viewer_headers if k.lower() in forward and k.lower() not in _HOP_BY_HOP]
+    headers += [
+        ("User-Agent", "Amazon CloudFront"),
+        ("Via", f"2.0 {DISTRIBUTION_ID.lower()}.cloudfront.net (CloudFront)"),
+        ("X-Forwarded-For", ", ".join([*forwarded_for, client_ip])),
+    ]
+    return {
+        "Records": [
+            {
+                "cf": {
+                    "config": config_block("origin-request", distribution, request_id or new_request_id()),
+                    "request": {
+                        "clientIp": client_ip,
+                        "method": method,
+                        "uri": uri or "/",
+                        "querystring": querystring,
+                        "headers": header_lists(headers),
+                        "origin": {
+                            "s3": {
+                                "authMethod": "origin-access-identity",
+                                "customHeaders": {},
+                                "domainName": origin_domain(bucket),
+                                "path": "",
+                                "region": region,
+                            }
+                        },
+                    },
+                }
+            }
+        ]
+    }
+
+
+def response_event(request_event_: Event, origin_request: Event, origin: Answer) -> Event:
+    """The origin-response event: S3's status and headers, and the request as sent to S3."""
+    config = dict(request_event_["Records"][0]["cf"]["config"], eventType="origin-response")
+    return {
+        "Records": [
+            {
+                "cf": {
+                    "config": config,
+                    "request": origin_request,
+                    "response": {
+                        "status": str(origin.status),
+                        "statusDescription": reason(origin.status),
+                        "headers": header_lists(origin.headers),
+                    },
+                }
+            }
+        ]
+    }
+
+
+def new_request_id() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(42)).decode()
+
+
+def reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def generated(status: int, body: str) -> Answer:
+    """A response CloudFront itself makes (function errors, methods it refuses)."""
+    return Answer(status, [("Content-Type", "text/plain; charset=utf-8")], body.encode())
+
+
+class S3Origin:
+    """GET/HEAD of one key from the bucket, raw: S3's own status, headers and body.
+
+    Requests are presigned (SigV4, path-style for a custom endpoint) and sent
+    with aiohttp, so what the edge sees is exactly what S3 (or MinIO, or
+    moto) answered — the way CloudFront with Origin Access Control sees it.
+    """
+
+    def __init__(self, settings: Settings, bucket: str, http_session: aiohttp.ClientSession) -> None:
+        self.bucket = bucket
+        self.endpoint = settings.s3_endpoint
+        self.http = http_session
+        session = botocore.session.get_session()
+        self._signer: Any = session.create_client(
+            "s3",
+            region_name=settings.region,
+            endpoint_url=settings.s3_endpoint,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+
+    def url(self, method: str, key: str) -> str:
+        """A presigned URL for ``key`` (unsigned when no credentials are configured)."""
+        operation = "head_object" if method == "HEAD" else "get_object"
+        try:
+            return str(
+                self._signer.generate_presigned_url(
+                    operation, Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=300
+                )
+            )
+        except NoCredentialsError:
+            base = self.endpoint or f"https://{origin_domain(self.bucket)}"
+            from urllib.parse import quote
+
+            return f"{base.rstrip('/')}/{self.bucket}/{quote(key, safe='/~')}"
+
+    async def fetch(self, method: str, key: str) -> Answer:
+        """S3's answer to ``method`` on ``key``, body included for GET."""
+        async with self.http.request(
+            method, self.url(method, key), allow_redirects=False, auto_decompress=False
+        ) as response:
+            body = await response.read() if method == "GET" else b""
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
+            return Answer(response.status, headers, body, has_body=method == "GET")
+
+
+@dataclass
+class Stats:
+    """What the local CloudFront has done, for the dev page and tests."""
+
+    hits: int = 0
+    misses: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One answered request, as logged: the edge's outcome comes from its ``x-tachyon`` header."""
+
+    method: str
+    target: str
+    status: int
+    outcome: str
+    cache: str
+    ms: float
+
+
+RequestLogger = Callable[[Served], None]
+
+
+def log_request(served: Served) -> None:
+    """One line per request: method, path, status, the edge's outcome, x-cache, milliseconds."""
+    s = served
+    log.info("%s %s %d %s %s %.1f ms", s.method, s.target, s.status, s.outcome or "-", s.cache, s.ms)
+
+
+class LocalCloudFront:
+    """The distribution: cache, triggers, origin. ``app()`` is its aiohttp application."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        triggers: Triggers | None = None,
+        *,
+        bucket: str | None = None,
+        cache: ResponseCache | None = None,
+        on_request: RequestLogger = log_request,
+    ) -> None:
+        self.settings = settings
+        name = bucket or settings.bucket
+        if not name:
+            raise ValueError("the local CloudFront needs a bucket (settings.bucket or bucket=)")
+        self.bucket = name
+        self._triggers = triggers
+        self.cache = cache or ResponseCache()
+        self.stats = Stats()
+        self.on_request = on_request
+        self.forward = frozenset({"accept"}) if settings.auto_format else frozenset()
+        self._http: aiohttp.ClientSession | None = None
+        self._origin: S3Origin | None = None
+        self.extra_routes: list[tuple[str, str, Callable[[aiohttp.web.Request], Awaitable[Any]]]] = []
+
+    @property
+    def triggers(self) -> Triggers:
+        """The edge's triggers, built on first use (the edge's code is imported lazily)."""
+        if self._triggers is None:
+            from edge.handler import Edge
+
+            self._triggers = Edge(self.settings)
+        return self._triggers
+
+    def app(self) -> aiohttp.web.Application:
+        """The aiohttp application serving every path (GET and HEAD) through the distribution."""
+        from aiohttp import web
+
+        app = web.Application()
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        app.router.add_get(HEALTH_PATH, self._health)
+        for method, path, route in self.extra_routes:
+            app.router.add_route(method, path, route)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def _start(self, _app: aiohttp.web.Application) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        self._origin = S3Origin(self.settings, self.bucket, self._http)
+        self.triggers  # noqa: B018 — import and build the edge now, not on the first request
+
+    async def _stop(self, _app: aiohttp.web.Application) -> None:
+        if self._http is not None:
+            await self._http.close()
+        close = getattr(self._triggers, "close", None) or getattr(self._triggers, "aclose", None)
+        if close is not None:
+            result = close()
+            if isinstance(result, Awaitable):
+                await result
+
+    async def _health(self, _request: aiohttp.web.Request) -> aiohttp.web.Response:
+        from aiohttp import web
+
+        return web.Response(text="ok\n")
+
+    def cache_key(self, raw_path: str, headers: CIMultiDict[str] | Any) -> str:
+        """The URL, plus the negotiated format when the format depends on ``Accept``."""
+        if not self.settings.auto_format:
+            return raw_path
+        return f"{raw_path}#format={accepted(headers.get('Accept')) or ''}"
+
+    async def handle(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        """One viewer request, hit or miss."""
+        started = time.perf_counter()
+        if request.method not in ("GET", "HEAD"):
+            answer, state = generated(403, "This distribution only allows GET and HEAD.\n"), "Error"
+        else:
+            key = self.cache_key(request.raw_path, request.headers)
+            cached = self.cache.get(key, need_body=request.method == "GET")
+            if cached is not None:
+                self.stats.hits += 1
+                age = int(self.cache.clock() - (cached.expires - self._ttl_of(cached.headers)))
+                answer = Answer(cached.status, [*cached.headers, ("Age", str(max(age, 0)))], cached.body)
+                state = "Hit"
+            else:
+                self.stats.misses += 1
+                answer, state = await self._miss(request), "Miss"
+                ttl = cache_ttl(answer.header("Cache-Control")) if answer.status < 500 else 0
+                self.cache.put(
+                    key, answer.status, answer.headers, answer.body, ttl=ttl, has_body=answer.has_body
+                )
+        response = await self._respond(request, answer, state)
+        self.on_request(
+            Served(
+                request.method,
+                request.raw_path,
+                answer.status,
+                answer.header(OUTCOME_HEADER) or "",
+                state,
+                (time.perf_counter() - started) * 1000,
+            )
+        )
+        return response
+
+    @staticmethod
+    def _ttl_of(headers: tuple[tuple[str, str], ...]) -> int:
+        return cache_ttl(next((v for k, v in headers if k.lower() == "cache-control"), None))
+
+    async def _miss(self, request: aiohttp.web.Request) -> Answer:
+        """Run the triggers and the origin for a request the cache could not answer."""
+        viewer = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+        event = request_event(
+            method=request.method,
+            raw_path=request.raw_path,
+            viewer_headers=viewer,
+            client_ip=request.remote or "127.0.0.1",
+            bucket=self.bucket,
+            region=self.settings.region,
+            distribution=request.host,
+            forward=self.forward,
+        )
+        try:
+            result = await self.triggers.origin_request(event)
+        except Exception:
+            log.exception("origin-request function failed for %s", request.raw_path)
+            return generated(500, "The Lambda function (origin-request) raised an error.\n")
+        if not isinstance(result, dict) or not ("status" in result or "uri" in result):
+            log.error("origin-request function returned an invalid result: %r", result)
+            return generated(502, "The Lambda function (origin-request) returned an invalid result.\n")
+        if "status" in result:
+            return self._generated_answer(result)
+        assert self._origin is not None
+        method = str(result.get("method") or request.method)
+        origin = await self._origin.fetch(method, unquote(str(result["uri"]).lstrip("/")))
+        try:
+            final = await self.triggers.origin_response(response_event(event, result, origin))
+        except Exception:
+            log.exception("origin-response function failed for %s", request.raw_path)
+            return generated(500, "The Lambda function (origin-response) raised an error.\n")
+        if not isinstance(final, dict) or "status" not in final:
+            log.error("origin-response function returned an invalid result: %r", final)
+            return generated(502, "The Lambda function (origin-response) returned an invalid result.\n")
+        headers = header_pairs(final.get("headers") or {})
+        return Answer(int(final["status"]), headers, origin.body, has_body=origin.has_body)
+
+    @staticmethod
+    def _generated_answer(result: Event) -> Answer:
+        body = result.get("body") or ""
+        data = base64.b64decode(body) if result.get("bodyEncoding") == "base64" else str(body).encode()
+        return Answer(int(result["status"]), header_pairs(result.get("headers") or {}), data)
+
+    async def _respond(
+        self, request: aiohttp.web.Request, answer: Answer, state: str
+    ) -> aiohttp.web.StreamResponse:
+        from aiohttp import web
+
+        headers: CIMultiDict[str] = CIMultiDict()
+        length: str | None = None
+        for name, value in answer.headers:
+            if name.lower() == "content-length":
+                length = value
+            elif name.lower() not in _HOP_BY_HOP:
+                headers.add(name, value)
+        headers["X-Cache"] = f"{state} from cloudfront"
+        headers["Via"] = f"1.1 {DISTRIBUTION_ID.lower()}.cloudfront.net (CloudFront)"
+        etag = answer.header("ETag")
+        if (
+            answer.status == 200
+            and etag is not None
+            and etag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}
+        ):
+            return web.Response(status=304, headers=headers)
+        if request.method == "HEAD":
+            if length is None and answer.has_body:
+                length = str(len(answer.body))
+            response = web.StreamResponse(status=answer.status, headers=headers)
+            if length is not None:
+                response.content_length = int(length)
+            await response.prepare(request)
+            await response.write_eof()
+            return response
+        return web.Response(status=answer.status, headers=headers, body=answer.body)
