@@ -8,96 +8,92 @@ CONTRACT (used by the edge, the worker and the CLI; keep these names and shapes)
 - ``decode_pixels(info, transform) -> int``: pixels the decode will hold (after
   JPEG DCT scaling), for the edge's sync/queue policy.
 - ``render_transform(source, transform, fmt, limits) -> Rendered``.
+- ``render_many(source, [(transform, fmt), ...], limits) -> [Rendered, ...]``:
+  several outputs from one decode (a WordPress size set).
 - ``render(source, query, *, accept=None, limits=DEFAULT_LIMITS) -> Rendered``:
   the library entry point (``edge.render``).
 
-The implementation below is a minimal placeholder; the ordered-steps pipeline replaces it.
+Importing this package does not import Pillow (the edge's hit path never
+renders); the steps live in ``edge.processing.pipeline`` and are loaded on the
+first probe or render. ``make_plan`` gives the output size of a render from the
+header alone. No exception but ``ImageRefused`` leaves these functions for any
+input bytes.
 """
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
-
-from PIL import Image, ImageOps
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from edge.args import OutputFormat, Transform, parse_query
 from edge.errors import ImageRefused
 from edge.formats import output_format
 from edge.limits import DEFAULT_LIMITS, Limits
+from edge.processing.model import Rendered, SourceInfo
+from edge.processing.plan import Plan, decode_pixels, make_plan
 
-_PIL_FORMATS: dict[str, OutputFormat] = {
-    "JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "AVIF": "avif",
-}  # fmt: skip
+T = TypeVar("T")
 
-
-@dataclass(frozen=True, slots=True)
-class SourceInfo:
-    """The original as read from its header: format from the bytes, upright size."""
-
-    format: OutputFormat
-    width: int
-    height: int
-    frames: int
-    bytes: int
-
-    @property
-    def animated(self) -> bool:
-        """More than one frame."""
-        return self.frames > 1
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """A finished derivative."""
-
-    data: bytes
-    format: OutputFormat
-    width: int
-    height: int
-    frames: int = 1
+__all__ = [
+    "ImageRefused",
+    "Plan",
+    "Rendered",
+    "SourceInfo",
+    "decode_pixels",
+    "make_plan",
+    "probe",
+    "render",
+    "render_many",
+    "render_transform",
+]
 
 
 def probe(source: bytes, limits: Limits = DEFAULT_LIMITS) -> SourceInfo:
-    """Read the header and apply the guards (placeholder)."""
-    try:
-        with Image.open(io.BytesIO(source)) as image:
-            fmt = _PIL_FORMATS.get(image.format or "")
-            if fmt is None:
-                raise ImageRefused("not a JPEG, PNG, GIF, WebP or AVIF image")
-            return SourceInfo(fmt, image.width, image.height, getattr(image, "n_frames", 1), len(source))
-    except ImageRefused:
-        raise
-    except Exception as error:
-        raise ImageRefused(f"unreadable image: {error}") from None
+    """Read the header and apply every guard that can be checked before decoding."""
+    from edge.processing import guards
+
+    return _guarded(lambda: guards.probe(source, limits))
 
 
-def decode_pixels(info: SourceInfo, transform: Transform) -> int:
-    """Pixels held by the decode (placeholder: no DCT scaling)."""
-    return info.width * info.height * max(1, info.frames)
+def render_many(
+    source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: Limits = DEFAULT_LIMITS
+) -> list[Rendered]:
+    """Render several outputs of one original, decoding it once where possible."""
+    from edge.processing import pipeline
+
+    return _guarded(lambda: pipeline.run(source, jobs, limits))
 
 
 def render_transform(
     source: bytes, transform: Transform, fmt: OutputFormat, limits: Limits = DEFAULT_LIMITS
 ) -> Rendered:
-    """Render one transform (placeholder: w/h/fit only)."""
-    probe(source, limits)
-    with Image.open(io.BytesIO(source)) as opened:
-        image = ImageOps.exif_transpose(opened)
-        if transform.width or transform.height:
-            image.thumbnail((transform.width or 10**6, transform.height or 10**6))
-        if fmt == "jpeg":
-            image = image.convert("RGB")
-        out = io.BytesIO()
-        image.save(out, format=fmt.upper(), quality=transform.quality)
-        return Rendered(out.getvalue(), fmt, image.width, image.height)
+    """Render one transform of ``source`` as ``fmt``."""
+    return render_many(source, [(transform, fmt)], limits)[0]
 
 
 def render(
     source: bytes, query: str, *, accept: str | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> Rendered:
-    """Render ``source`` as the URL arguments ``query`` ask, exactly as the service does."""
+    """Render ``source`` as the URL arguments ``query`` ask, exactly as the service does.
+
+    The output format follows ``edge.formats.output_format`` with the format
+    read from the bytes as the source format. Raises ``InvalidArgument`` for a
+    bad query and ``ImageRefused`` for an image that cannot be rendered.
+    """
     transform = parse_query(query, limits) or Transform()
     info = probe(source, limits)
     fmt = output_format(transform, info.format, animated=info.animated, accept=accept)
     return render_transform(source, transform, fmt, limits)
+
+
+def _guarded(call: Callable[[], T]) -> T:
+    """Run a core call so that any failure on hostile bytes is an ``ImageRefused``."""
+    try:
+        return call()
+    except ImageRefused:
+        raise
+    except MemoryError:
+        raise ImageRefused("the image needs more memory than this renderer has") from None
+    except Exception as error:  # decoder and encoder errors on malformed data
+        text = (str(error).splitlines() or [type(error).__name__])[0][:160]
+        raise ImageRefused(f"cannot render this image: {text}") from None

@@ -1,0 +1,38 @@
+"""Decode the original, letting libjpeg shrink in the DCT domain (``draft``).
+
+A JPEG asked for at 1/2, 1/4 or 1/8 scale is decoded straight at that size:
+the full-size pixels never exist, which is most of the speed and memory win.
+Every decoder failure (truncated data, corrupt streams) becomes ``ImageRefused``.
+"""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from edge.errors import ImageRefused
+from edge.processing.guards import PLUGIN
+from edge.processing.model import SourceInfo
+from edge.processing.plan import draft_request
+
+
+def open_image(source: bytes, info: SourceInfo) -> Image.Image:
+    """Open lazily with only the plugin of the sniffed format."""
+    try:
+        return Image.open(io.BytesIO(source), formats=[PLUGIN[info.format]])
+    except Exception as error:
+        raise ImageRefused(f"unreadable {info.format.upper()} image: {error}") from None
+
+
+def decode(source: bytes, info: SourceInfo, factor: int = 1) -> Image.Image:
+    """The first frame, decoded (JPEG at 1/``factor`` scale)."""
+    image = open_image(source, info)
+    try:
+        request = draft_request(info, factor)
+        if request is not None and info.format == "jpeg":
+            image.draft(image.mode, request)
+        image.load()
+    except Exception as error:  # truncated or corrupt pixel data
+        raise ImageRefused(f"corrupt or truncated {info.format.upper()} image: {error}") from None
+    return image

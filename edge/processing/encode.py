@@ -1,0 +1,77 @@
+"""Step: encode the finished pixels, one function per output format.
+
+- JPEG: progressive and Huffman-optimised; alpha flattened onto white (JPEG has
+  no transparency); grey stays one channel.
+- PNG: ``optimize`` (zlib level 9 and filter search); a palette original stays a
+  palette PNG (re-quantised after resampling), which keeps icons and screenshots small.
+- WebP / AVIF: lossy at the transform's quality, alpha kept. AVIF uses a fast
+  encoder speed, since it is by far the slowest encoder.
+- GIF: palette, optimised.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from PIL import Image
+
+from edge.args import OutputFormat
+from edge.processing.context import Context
+from edge.processing.metadata import save_metadata
+
+AVIF_SPEED = 8
+WEBP_METHOD = 4
+WHITE = (255, 255, 255)
+
+
+def prepare(image: Image.Image, fmt: OutputFormat, palette: bool) -> Image.Image:
+    """Bring the working image to a mode the encoder stores faithfully."""
+    if fmt == "jpeg":
+        if image.mode in ("LA", "RGBA"):
+            return flatten(image, WHITE)
+        return image if image.mode in ("L", "RGB") else image.convert("RGB")
+    if fmt == "png" and palette and image.mode in ("RGB", "RGBA"):
+        return (
+            image.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+            if image.mode == "RGBA"
+            else image.quantize(256, method=Image.Quantize.MEDIANCUT)
+        )
+    if fmt in ("webp", "avif") and image.mode in ("L", "LA"):
+        return image.convert("RGBA" if image.mode == "LA" else "RGB")
+    return image
+
+
+def flatten(image: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
+    """Lay an image with alpha over an opaque colour."""
+    grey = image.mode == "LA" and colour[0] == colour[1] == colour[2]
+    mode = "L" if grey else "RGB"
+    canvas = Image.new(mode, image.size, colour[0] if grey else colour)
+    canvas.paste(image.convert(mode), (0, 0), image.getchannel("A"))
+    return canvas
+
+
+def options(fmt: OutputFormat, quality: int) -> dict[str, Any]:
+    """Encoder settings per format."""
+    if fmt == "jpeg":
+        return {"quality": quality, "optimize": True, "progressive": True}
+    if fmt == "png":
+        return {"optimize": True}
+    if fmt == "webp":
+        return {"quality": quality, "method": WEBP_METHOD}
+    if fmt == "avif":
+        return {"quality": quality, "speed": AVIF_SPEED}
+    return {"optimize": True}
+
+
+def encode(image: Image.Image, ctx: Context) -> bytes:
+    """The output file's bytes for one (static) image."""
+    image = prepare(image, ctx.format, ctx.palette)
+    out = io.BytesIO()
+    image.save(
+        out,
+        format=ctx.format.upper(),
+        **options(ctx.format, ctx.transform.quality),
+        **save_metadata(image, ctx),
+    )
+    return out.getvalue()
