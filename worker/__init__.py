@@ -1,4 +1,14 @@
 """The Celery worker: renders queued derivatives, batch reprocessing and purges.
 
-Started with ``celery -A worker worker -Q derivatives,batch``.
+Started with ``celery -A worker worker -Q derivatives,batch``: Celery finds the
+app as ``worker.app`` (``worker.celery`` is the same object).
 """
+
+from worker import batch, metrics, purge, tasks  # registers the tasks with the app
+from worker.app import app, configure, settings, start_in_process_worker
+
+celery = app
+
+__all__ = [
+    "app", "batch", "celery", "configure", "metrics", "purge", "settings", "start_in_process_worker", "tasks",
+]  # fmt: skip

@@ -1,0 +1,164 @@
+"""The Celery app, configured from the same typed ``Settings`` as the edge.
+
+Reliability choices (see ``docs/worker.md``):
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a render is acknowledged
+  only after it finished; if its process dies (OOM, SIGKILL) the message goes
+  back to the queue. Renders are idempotent, so running one twice is harmless.
+- ``worker_prefetch_multiplier=1``: a process holds one message at a time, so a
+  queued live miss is never stuck behind a prefetched batch job.
+- soft/hard time limits, tasks and memory per child from ``Settings``: Pillow's
+  memory grows with the largest image a process has seen; recycling bounds it.
+- ``visibility_timeout`` above the hard time limit: on Redis and SQS an
+  unacknowledged message is redelivered after it, which must never happen to a
+  render that is still running.
+- no result backend: the edge never waits for a render, progress of batch runs
+  is counted in Redis by the tasks themselves (``worker.progress``).
+- queue order ``priority``: a worker consuming ``derivatives,batch`` always
+  empties ``derivatives`` first (Redis ``BRPOP`` checks the lists in order).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from celery import Celery
+from kombu.entity import Exchange, Queue
+
+from edge.config import BATCH_QUEUE, LIVE_QUEUE, RENDER_TASK, Settings, get_settings
+
+log = logging.getLogger("tachyon.worker")
+
+#: Seconds the visibility timeout exceeds the hard time limit by default.
+VISIBILITY_MARGIN = 60
+
+app = Celery("tachyon", include=["worker.tasks", "worker.batch", "worker.purge", "worker.metrics"])
+#: The settings the tasks run with (one slot, replaced by ``configure``).
+_current: dict[str, Settings] = {}
+
+
+def visibility_timeout(settings: Settings) -> int:
+    """Redelivery delay of an unacknowledged message: explicit, else hard limit + margin."""
+    return settings.visibility_timeout or settings.task_time_limit + VISIBILITY_MARGIN
+
+
+def transport_options(settings: Settings) -> dict[str, Any]:
+    """Broker options: redelivery after the visibility timeout, live queue first."""
+    timeout = visibility_timeout(settings)
+    options: dict[str, Any] = {"visibility_timeout": timeout}
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        # kombu sweeps unacknowledged messages every interval × throttle seconds;
+        # keep that sweep well under the timeout so a killed worker's job comes back soon.
+        interval = max(1, min(10, timeout // 4))
+        options.update(
+            queue_order_strategy="priority",
+            unacked_restore_interval=interval,
+            unacked_restore_throttle=max(1, timeout // (2 * interval)),
+        )
+    elif settings.broker_url.startswith("sqs://"):
+        options.update(region=settings.region)
+    return options
+
+
+def _queue(name: str) -> Queue:
+    return Queue(name, Exchange(name), routing_key=name)  # type: ignore[no-untyped-call]
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration derived from ``Settings`` (one place)."""
+    return {
+        "broker_url": settings.broker_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": transport_options(settings),
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "task_time_limit": settings.task_time_limit,
+        "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
+        "worker_max_memory_per_child": settings.worker_max_memory_per_child,
+        # Order matters: with queue_order_strategy=priority the first queue is drained first.
+        # Each queue on its own direct exchange, as Celery creates it for send_task(queue=...),
+        # so the edge (which has no queue configuration) and the worker agree on the binding.
+        "task_queues": tuple(_queue(name) for name in (LIVE_QUEUE, BATCH_QUEUE)),
+        "task_default_queue": BATCH_QUEUE,
+        "task_routes": {RENDER_TASK: {"queue": LIVE_QUEUE}, "tachyon.*": {"queue": BATCH_QUEUE}},
+        "worker_hijack_root_logger": False,
+    }
+
+
+def configure(settings: Settings | None = None) -> Celery:
+    """(Re)configure the app and the tasks' settings; returns the app.
+
+    Called on import with ``get_settings()`` (environment, config file); the
+    CLI and the embedded dev mode call it again with flags applied.
+    """
+    chosen = settings or get_settings()
+    _current["settings"] = chosen
+    app.conf.update(celery_config(chosen))
+    from worker import storage
+
+    storage.reset()
+    return app
+
+
+def settings() -> Settings:
+    """The settings the tasks of this process run with."""
+    return _current.get("settings") or get_settings()
+
+
+def start_in_process_worker(
+    celery_app: Celery | None = None,
+    queues: Sequence[str] = (LIVE_QUEUE, BATCH_QUEUE),
+    *,
+    pool: str = "threads",
+    concurrency: int = 2,
+    loglevel: str = "INFO",
+) -> Callable[[], None]:
+    """Run a worker in a daemon thread of this process; returns a function that stops it.
+
+    For the embedded dev mode (``memory://`` broker, whose queues exist only in
+    this process). Uses Celery's ``WorkController`` rather than the CLI worker,
+    which installs signal handlers and so must own the main thread.
+    """
+    from celery.worker import WorkController
+
+    target = celery_app or app
+    ready = threading.Event()
+
+    class _Controller(WorkController):  # type: ignore[misc]
+        def on_consumer_ready(self, consumer: Any) -> None:
+            super().on_consumer_ready(consumer)
+            ready.set()
+
+    controller = _Controller(
+        app=target,
+        pool=pool,
+        concurrency=concurrency,
+        queues=list(queues),
+        loglevel=loglevel,
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+    )
+    thread = threading.Thread(target=controller.start, name="tachyon-worker", daemon=True)
+    thread.start()
+    if not ready.wait(30):
+        raise RuntimeError("the in-process worker did not start within 30 s")
+
+    def stop() -> None:
+        controller.stop(in_sighandler=False)
+        thread.join(15)
+
+    return stop
+
+
+configure()

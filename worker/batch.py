@@ -1,0 +1,258 @@
+"""Batch reprocessing: list a prefix, render a list of argument sets for every original.
+
+Shape of a run (all on the ``batch`` queue):
+
+1. ``tachyon.batch.reprocess`` lists the prefix with ListObjectsV2, one page
+   (≤ 1,000 keys) at a time, keeps image keys (by extension, never the
+   derivative prefix) and sends one ``tachyon.batch.render`` per original. After
+   ``PAGES_PER_TASK`` pages it hands the rest of the listing to a new task
+   (``start_after``), so no task runs long and memory holds one page at most.
+2. ``tachyon.batch.render`` downloads the original once and renders every
+   argument set that is not already fresh, from one decode when the core allows.
+3. Progress is counted by the tasks in a Redis hash per run (there is no result
+   backend): ``originals`` and ``expected`` grow as pages are sent; ``rendered``,
+   ``fresh`` and ``failed`` count derivatives; failures keep the original key,
+   the arguments and the reason. ``tachyon-edge reprocess --wait`` reads it.
+
+A task redelivered after a crash (acks_late) runs again; its derivatives are
+then found fresh, so nothing is rendered twice, but the counters may add up to
+more than ``expected`` for that run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from kombu.entity import Queue
+from kombu.exceptions import OperationalError
+
+from edge.config import BATCH_QUEUE
+from edge.formats import format_of_path
+from worker.app import app, settings
+from worker.render import Result, render_original
+from worker.storage import TransientError, list_pages, lock_client, s3_client
+
+log = logging.getLogger("tachyon.worker")
+
+REPROCESS_TASK = "tachyon.batch.reprocess"
+BATCH_RENDER_TASK = "tachyon.batch.render"
+#: Listing pages (≤ 1,000 keys each) one reprocess task sends before handing over.
+PAGES_PER_TASK = 50
+#: How long a run's progress stays readable in Redis, seconds.
+PROGRESS_TTL = 7 * 24 * 3600
+#: At most this many failures are kept per run with their reasons (all are counted).
+MAX_FAILURES_KEPT = 10_000
+
+
+def progress_key(run: str) -> str:
+    """Redis hash of one run's counters."""
+    return f"tachyon:batch:{run}"
+
+
+def failures_key(run: str) -> str:
+    """Redis hash of one run's failures: "original?args" → reason."""
+    return f"tachyon:batch:{run}:failed"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A run's counters as read from Redis."""
+
+    originals: int = 0
+    expected: int = 0
+    rendered: int = 0
+    fresh: int = 0
+    failed: int = 0
+    listed: bool = False
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def done(self) -> int:
+        """Derivatives finished one way or another."""
+        return self.rendered + self.fresh + self.failed
+
+    @property
+    def finished(self) -> bool:
+        """Listing is over and every derivative sent has an outcome."""
+        return self.listed and self.done >= self.expected
+
+
+def start_run(redis: Any, run: str, *, bucket: str, prefix: str, queries: Sequence[str]) -> None:
+    """Create the run's counters before its first task is sent."""
+    key = progress_key(run)
+    redis.hset(
+        key,
+        mapping={
+            "bucket": bucket, "prefix": prefix, "args": "\n".join(queries), "originals": 0,
+            "expected": 0, "rendered": 0, "fresh": 0, "failed": 0, "listed": 0,
+        },
+    )  # fmt: skip
+    redis.expire(key, PROGRESS_TTL)
+
+
+def read_progress(redis: Any, run: str, *, with_failures: bool = False) -> Progress | None:
+    """The run's counters, or None for an unknown run."""
+    raw = redis.hgetall(progress_key(run))
+    if not raw:
+        return None
+    values = {k.decode(): v.decode() for k, v in raw.items()}
+    failures: dict[str, str] = {}
+    if with_failures:
+        failures = {k.decode(): v.decode() for k, v in redis.hgetall(failures_key(run)).items()}
+    return Progress(
+        originals=int(values.get("originals", 0)),
+        expected=int(values.get("expected", 0)),
+        rendered=int(values.get("rendered", 0)),
+        fresh=int(values.get("fresh", 0)),
+        failed=int(values.get("failed", 0)),
+        listed=values.get("listed") == "1",
+        failures=failures,
+    )
+
+
+def record(redis: Any, run: str | None, original_key: str, results: Sequence[Result]) -> None:
+    """Add one original's outcomes to its run (one round trip)."""
+    if redis is None or not run:
+        return
+    counts = {"rendered": 0, "fresh": 0, "failed": 0}
+    pipe = redis.pipeline(transaction=False)
+    for result in results:
+        outcome = "failed" if result.outcome == "skipped" else result.outcome
+        counts[outcome] += 1
+        if outcome == "failed":
+            pipe.hset(failures_key(run), f"{original_key}?{result.query}", result.reason or "failed")
+    for name, count in counts.items():
+        if count:
+            pipe.hincrby(progress_key(run), name, count)
+    if counts["failed"]:
+        pipe.expire(failures_key(run), PROGRESS_TTL)
+    pipe.execute()
+
+
+def image_keys(keys: Iterable[str]) -> list[str]:
+    """The keys that name an image by their extension (what the edge would transform)."""
+    return [key for key in keys if format_of_path(key) is not None]
+
+
+def fan_out(
+    pages: Iterable[Sequence[str]],
+    bucket: str,
+    queries: Sequence[str],
+    run: str | None,
+    *,
+    redis: Any = None,
+) -> tuple[int, str | None]:
+    """Send one batch render per image key, page by page; returns (sent, last key seen).
+
+    One producer (one broker connection) for the whole call; the run's
+    ``originals`` and ``expected`` counters grow after each page.
+    """
+    sent = 0
+    last: str | None = None
+    queries = list(queries)
+    declared = app.amqp.queues[BATCH_QUEUE]
+    # Declared once here, not once per message (kombu copies the entities on every declare).
+    target = Queue(declared.name, declared.exchange, routing_key=declared.routing_key, no_declare=True)  # type: ignore[no-untyped-call]
+    with app.producer_or_acquire() as producer:
+        producer.maybe_declare(declared)
+        for page in pages:
+            if not page:
+                continue
+            last = page[-1]
+            originals = image_keys(page)
+            # kombu's publish batch: one pipelined LPUSH per page on Redis, plain publishes elsewhere.
+            with producer.batch(max_size=len(originals) or 1):
+                for key in originals:
+                    app.send_task(
+                        BATCH_RENDER_TASK,
+                        kwargs={"bucket": bucket, "original_key": key, "queries": queries, "run": run},
+                        queue=target,
+                        producer=producer,
+                        argsrepr="()",
+                        kwargsrepr=key[:200],  # shown by `celery inspect`; skips Celery's saferepr
+                        retry=False,
+                    )
+            sent += len(originals)
+            if redis is not None and run and originals:
+                pipe = redis.pipeline(transaction=False)
+                pipe.hincrby(progress_key(run), "originals", len(originals))
+                pipe.hincrby(progress_key(run), "expected", len(originals) * len(queries))
+                pipe.execute()
+    return sent, last
+
+
+class _BatchTask(Task):  # type: ignore[misc]
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """A batch render that gave up still counts, as failures with the reason."""
+        if self.name != BATCH_RENDER_TASK:
+            log.error("batch listing failed: %r", exc)
+            return
+        queries = list(kwargs.get("queries") or [])
+        reason = f"{type(exc).__name__}: {exc}"
+        results = [Result(q, "failed", reason=reason) for q in queries]
+        record(lock_client(settings()), kwargs.get("run"), str(kwargs.get("original_key")), results)
+
+
+_RETRY: dict[str, Any] = {
+    "autoretry_for": (TransientError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 6,
+    "acks_late": True,
+}
+
+
+@app.task(  # type: ignore[untyped-decorator]
+    name=REPROCESS_TASK, base=_BatchTask, **{**_RETRY, "autoretry_for": (TransientError, OperationalError)}
+)
+def reprocess(
+    bucket: str, prefix: str, queries: list[str], run: str | None = None, start_after: str | None = None
+) -> int:
+    """List ``prefix`` from ``start_after`` on and fan out; hands over after ``PAGES_PER_TASK`` pages."""
+    config = settings()
+    redis = lock_client(config)
+    pages = list_pages(
+        s3_client(config), bucket, prefix, start_after=start_after, skip_prefix=config.derivative_prefix
+    )
+    taken: list[list[str]] = []
+
+    def limited() -> Iterable[list[str]]:
+        for page in pages:
+            taken.append([])
+            yield page
+            if len(taken) >= PAGES_PER_TASK:
+                return
+
+    sent, last = fan_out(limited(), bucket, queries, run, redis=redis)
+    if len(taken) >= PAGES_PER_TASK and last is not None:
+        app.send_task(
+            REPROCESS_TASK,
+            kwargs={"bucket": bucket, "prefix": prefix, "queries": queries, "run": run, "start_after": last},
+            queue=BATCH_QUEUE,
+        )
+    elif redis is not None and run:
+        redis.hset(progress_key(run), "listed", 1)
+    log.info("batch %s: sent %d originals after %r", run, sent, start_after)
+    return sent
+
+
+@app.task(name=BATCH_RENDER_TASK, base=_BatchTask, **_RETRY)  # type: ignore[untyped-decorator]
+def render_batch(bucket: str, original_key: str, queries: list[str], run: str | None = None) -> int:
+    """Render every argument set of one original from one download; returns how many were rendered."""
+    config = settings()
+    try:
+        results = render_original(config, bucket, original_key, queries)
+    except SoftTimeLimitExceeded:
+        reason = f"render took longer than {config.task_soft_time_limit} s"
+        results = [Result(q, "failed", reason=reason) for q in queries]
+    for result in results:
+        if result.outcome == "failed":
+            log.warning("batch %s: %s?%s failed: %s", run, original_key, result.query, result.reason)
+    record(lock_client(config), run, original_key, results)
+    return sum(r.outcome == "rendered" for r in results)

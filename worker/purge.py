@@ -1,0 +1,87 @@
+"""Purge: delete every derivative of one original.
+
+All derivatives of an original live under ``original_prefix(key)`` (which ends
+with ``/``, so ``a.jpg`` never touches ``a.jpg2``'s): a purge is one prefix
+listing and one DeleteObjects per 1,000 keys.
+
+``tachyon.s3_event`` takes an S3 event notification (the JSON S3 sends to SQS,
+SNS, Lambda or EventBridge-as-S3-format) and purges the derivatives of every
+original that was created (replaced) or removed, so a replaced original never
+keeps old derivatives. Keys in these events are URL-encoded with ``+`` for
+spaces. Events on derivative keys and on non-image keys are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import unquote_plus
+
+from edge.config import Settings
+from edge.formats import format_of_path
+from edge.keys import original_prefix
+from worker.app import app, settings
+from worker.storage import TransientError, delete_keys, list_pages, s3_client
+
+log = logging.getLogger("tachyon.worker")
+
+PURGE_TASK = "tachyon.purge"
+S3_EVENT_TASK = "tachyon.s3_event"
+_RETRY: dict[str, Any] = {
+    "autoretry_for": (TransientError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 6,
+    "acks_late": True,
+}
+
+
+def purge_original(config: Settings, bucket: str, original_key: str) -> int:
+    """Delete every derivative of ``original_key``; returns how many were deleted."""
+    s3 = s3_client(config)
+    prefix = original_prefix(original_key, config.derivative_prefix)
+
+    def keys() -> Iterator[str]:
+        for page in list_pages(s3, bucket, prefix):
+            yield from page
+
+    count = delete_keys(s3, bucket, keys())
+    log.info("purged %d derivatives of s3://%s/%s", count, bucket, original_key)
+    return count
+
+
+def originals_in_event(event: Mapping[str, Any], derivative_prefix: str) -> list[tuple[str, str]]:
+    """(bucket, original key) of every ObjectCreated/ObjectRemoved record on an original image."""
+    found: list[tuple[str, str]] = []
+    for record in event.get("Records") or ():
+        name = str(record.get("eventName", ""))
+        if not name.startswith(("ObjectCreated:", "ObjectRemoved:")):
+            continue
+        s3 = record.get("s3") or {}
+        bucket = (s3.get("bucket") or {}).get("name")
+        raw_key = (s3.get("object") or {}).get("key")
+        if not bucket or not raw_key:
+            continue
+        key = unquote_plus(str(raw_key))
+        if key.startswith(derivative_prefix) or format_of_path(key) is None:
+            continue
+        found.append((str(bucket), key))
+    return found
+
+
+@app.task(name=PURGE_TASK, **_RETRY)  # type: ignore[untyped-decorator]
+def purge(bucket: str, original_key: str) -> int:
+    """Delete every derivative of one original."""
+    return purge_original(settings(), bucket, original_key)
+
+
+@app.task(name=S3_EVENT_TASK, **_RETRY)  # type: ignore[untyped-decorator]
+def s3_event(event: dict[str, Any]) -> int:
+    """Purge the derivatives of the originals an S3 event notification names."""
+    config = settings()
+    return sum(
+        purge_original(config, bucket, key)
+        for bucket, key in originals_in_event(event, config.derivative_prefix)
+    )

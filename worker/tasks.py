@@ -1,0 +1,99 @@
+"""The live render task, sent by the edge by name on a derivative miss.
+
+The edge sets ``pending_key(token)`` (NX, ``pending_ttl``) and sends
+``RENDER_TASK`` with ``RenderJob`` keyword arguments on the ``derivatives``
+queue. This task makes the derivative unless a fresh one exists, then deletes
+the pending key so a later miss may enqueue again.
+
+- S3 throttling, timeouts, 5xx: retried with exponential backoff and jitter
+  (``autoretry_for``), at most ``MAX_RETRIES`` times; then the pending key is
+  released and the task fails (the edge will enqueue again on a later miss).
+- A bad original (missing, corrupt, refused by a guard, too slow to render):
+  not retried. The reason is stored under ``failed_key(token)`` for
+  ``failure_ttl`` seconds — the edge keeps serving the original and does not
+  enqueue that derivative meanwhile — and the task ends normally.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from edge.args import parse_query
+from edge.config import RENDER_TASK
+from edge.errors import InvalidArgument
+from edge.jobs import RenderJob, failed_key, job_token, pending_key
+from worker.app import app, settings
+from worker.render import Result, render_original
+from worker.storage import TransientError, lock_client
+
+log = logging.getLogger("tachyon.worker")
+MAX_RETRIES = 6
+
+
+def token_of(job: RenderJob) -> str | None:
+    """The job's Redis name, as the edge computed it; None for arguments that do not parse."""
+    try:
+        transform = parse_query(job.query, settings().limits())
+    except InvalidArgument:
+        return None
+    if transform is None:
+        return None
+    return job_token(job.bucket, job.original_key, transform, job.accept, settings().derivative_prefix)
+
+
+def finish(job: RenderJob, reason: str | None) -> None:
+    """Release the pending key; with a reason, record the failure first (same round trip)."""
+    token = token_of(job)
+    redis = lock_client(settings())
+    if token is None or redis is None:
+        return
+    pipe = redis.pipeline(transaction=False)
+    if reason is not None:
+        pipe.set(failed_key(token), reason[:1000], ex=settings().failure_ttl)
+    pipe.delete(pending_key(token))
+    pipe.execute()
+
+
+class RenderTask(Task):  # type: ignore[misc]
+    """Releases the pending key whatever way the task ends."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        job = RenderJob.from_kwargs(kwargs)
+        if isinstance(exc, TransientError):
+            log.warning("render %s?%s gave up after retries: %s", job.original_key, job.query, exc)
+            finish(job, None)  # a later miss may try again
+        else:
+            log.error("render %s?%s failed: %r", job.original_key, job.query, exc)
+            finish(job, f"render error: {type(exc).__name__}: {exc}")
+
+
+@app.task(  # type: ignore[untyped-decorator]
+    name=RENDER_TASK,
+    base=RenderTask,
+    bind=True,
+    autoretry_for=(TransientError,),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=MAX_RETRIES,
+    acks_late=True,
+)
+def render(self: Task, **kwargs: Any) -> str:
+    """Make one derivative the edge asked for; returns the outcome."""
+    job = RenderJob.from_kwargs(kwargs)
+    config = settings()
+    try:
+        [result] = render_original(config, job.bucket, job.original_key, [job.query], accept=job.accept)
+    except SoftTimeLimitExceeded:
+        limit = config.task_soft_time_limit
+        result = Result(job.query, "failed", reason=f"render took longer than {limit} s")
+    if result.outcome == "failed":
+        log.warning("not rendering %s?%s: %s", job.original_key, job.query, result.reason)
+    else:
+        log.info("%s %s?%s → %s", result.outcome, job.original_key, job.query, result.key or "-")
+    finish(job, result.reason if result.outcome == "failed" else None)
+    return result.outcome
