@@ -27,6 +27,7 @@ PLUGIN: dict[OutputFormat, str] = {
 }  # fmt: skip
 NOT_AN_IMAGE = "not a JPEG, PNG, GIF, WebP or AVIF image (the format is read from the bytes)"
 _ORIENTATION_TAG = 0x0112
+_PROGRESSIVE_SOF = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 
 
 def sniff(source: bytes) -> OutputFormat | None:
@@ -49,7 +50,11 @@ def sniff(source: bytes) -> OutputFormat | None:
 
 
 def jpeg_scans(source: bytes) -> int:
-    """Number of scans (SOS markers) of a JPEG, found without decoding.
+    """Number of scans (SOS markers) of a progressive JPEG, found without decoding.
+
+    A sequential JPEG reports 1 as soon as its first scan starts: each of its
+    scans is one pass over distinct data, so only progressive files can make
+    the decoder redo work per scan (the "too many scans" denial of service).
 
     Header segments are walked by their lengths up to the first SOS (so an EXIF
     thumbnail's markers are skipped). After it, entropy-coded data can never hold
@@ -57,6 +62,7 @@ def jpeg_scans(source: bytes) -> int:
     counts the remaining scans at C speed. Returns 0 when no scan is present.
     """
     pos, end = 2, len(source)
+    progressive = False
     while pos + 4 <= end:
         if source[pos] != 0xFF:
             raise ImageRefused("corrupt JPEG: a header segment is damaged")
@@ -69,7 +75,11 @@ def jpeg_scans(source: bytes) -> int:
             continue
         if marker == 0xD9:
             return 0
+        if marker in _PROGRESSIVE_SOF:
+            progressive = True
         if marker == 0xDA:
+            if not progressive:  # sequential: the scan count cannot blow up decoding work
+                return 1
             stop = source.find(b"\xff\xd9", pos)
             return source.count(b"\xff\xda", pos, stop if stop >= 0 else end)
         pos += 2 + int.from_bytes(source[pos + 2 : pos + 4], "big")
