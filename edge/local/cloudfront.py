@@ -320,7 +320,7 @@ class LocalCloudFront:
     def triggers(self) -> Triggers:
         """The edge's triggers, built on first use (the edge's code is imported lazily)."""
         if self._triggers is None:
-            from edge.handler import Edge
+            from edge.app import Edge
 
             self._triggers = Edge(self.settings)
         return self._triggers
