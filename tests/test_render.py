@@ -1,0 +1,340 @@
+"""The render core on real and seeded generated images: sizes, formats, modes, metadata, animation."""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageCms
+
+from edge.args import parse_query
+from edge.errors import ImageRefused
+from edge.limits import Limits
+from edge.processing import decode_pixels, probe, render, render_many, render_transform
+
+GPS_IFD = 0x8825
+
+
+def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def decoded(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def photo(width: int, height: int, seed: int = 1) -> Image.Image:
+    """Seeded photo-like pixels: gradients, soft blobs and fine texture."""
+    rnd = random.Random(seed)
+
+    def noise(w: int, h: int) -> Image.Image:
+        return Image.frombytes("RGB", (w, h), rnd.randbytes(w * h * 3))
+
+    grad = Image.merge(
+        "RGB",
+        [Image.linear_gradient("L").rotate(90 * i).resize((width, height)) for i in range(3)],
+    )
+    blobs = noise(max(2, width // 128), max(2, height // 128)).resize((width, height), Image.Resampling.BICUBIC)
+    texture = noise(max(2, width // 8), max(2, height // 8)).resize((width, height), Image.Resampling.BICUBIC)
+    return Image.blend(Image.blend(grad, blobs, 0.5), texture, 0.25)
+
+
+def halves(size: tuple[int, int], first: str, second: str, vertical: bool = False) -> Image.Image:
+    """Left/right (or top/bottom) halves in two colours: orientation becomes visible."""
+    image = Image.new("RGB", size, second)
+    box = (0, 0, size[0], size[1] // 2) if vertical else (0, 0, size[0] // 2, size[1])
+    image.paste(first, box)
+    return image
+
+
+def near(pixel: tuple[int, ...], colour: tuple[int, ...], slack: int = 40) -> bool:
+    return all(abs(a - b) <= slack for a, b in zip(pixel, colour, strict=False))
+
+
+@pytest.fixture(scope="module")
+def wide_jpeg() -> bytes:
+    """1280×719: the WordPress rounding example."""
+    return encode(photo(1280, 719), "JPEG", quality=90)
+
+
+@pytest.fixture(scope="module")
+def camera_jpeg() -> bytes:
+    """A seeded camera-sized (24 megapixel) JPEG."""
+    return encode(photo(6000, 4000, seed=24), "JPEG", quality=88)
+
+
+SIZES = [
+    ("fit=300,300", (300, 169)),
+    ("fit=300%2C300", (300, 169)),
+    ("w=300", (300, 169)),
+    ("h=100", (178, 100)),
+    ("w=300&h=200", (300, 169)),
+    ("w=300&h=200&crop=1", (300, 200)),
+    ("resize=150,150", (150, 150)),
+    ("resize=2000,100", (1280, 100)),
+    ("lb=400,400", (400, 400)),
+    ("w=5000", (1280, 719)),
+    ("fit=4000,4000", (1280, 719)),
+    ("zoom=2&w=100", (200, 112)),
+    ("rotate=90&w=300", (300, 534)),
+    ("rotate=270&resize=100,200", (100, 200)),
+    ("rotate=180&w=300", (300, 169)),
+    ("crop=0,0,50,50", (640, 360)),
+    ("crop=10px,20px,100px,50px", (100, 50)),
+    ("crop=50,50,80,80", (640, 359)),  # clamped to the image
+    ("crop=0,0,50,50&w=100", (100, 56)),
+    ("strip=all", (1280, 719)),
+]
+
+
+@pytest.mark.parametrize(("query", "size"), SIZES)
+def test_output_sizes_for_every_mode(wide_jpeg: bytes, query: str, size: tuple[int, int]) -> None:
+    result = render(wide_jpeg, query)
+    assert (result.width, result.height) == size
+    assert decoded(result.data).size == size
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp", "avif", "gif"])
+def test_every_output_format_decodes(wide_jpeg: bytes, fmt: str) -> None:
+    result = render(wide_jpeg, f"w=200&format={fmt}")
+    image = decoded(result.data)
+    assert image.format == fmt.upper()
+    assert image.size == (200, 112) == (result.width, result.height)
+    assert result.format == fmt
+
+
+def test_webp_argument_and_accept_choose_modern_formats(wide_jpeg: bytes) -> None:
+    assert decoded(render(wide_jpeg, "w=100&webp=1").data).format == "WEBP"
+    assert render(wide_jpeg, "w=100", accept="image/avif,image/webp,*/*").format == "avif"
+    assert render(wide_jpeg, "w=100", accept="image/webp,*/*").format == "webp"
+
+
+def test_never_enlarges_small_images() -> None:
+    small = encode(photo(120, 80), "PNG")
+    for query in ("w=1000", "h=900", "fit=1000,1000", "resize=500,500", "w=500&h=500&crop=1"):
+        result = render(small, query)
+        assert result.width <= 120 and result.height <= 80, query
+
+
+@pytest.mark.parametrize(("orientation", "top"), [(6, "red"), (8, "blue")])
+def test_exif_rotated_jpeg_comes_out_upright(orientation: int, top: str) -> None:
+    # Stored landscape, left half red: orientation 6 turns it clockwise (red on top), 8 the other way.
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    source = encode(halves((400, 200), "red", "blue"), "JPEG", exif=exif.tobytes(), quality=95)
+    info = probe(source)
+    assert (info.width, info.height) == (200, 400)
+    result = render(source, "w=100")
+    image = decoded(result.data).convert("RGB")
+    assert image.size == (100, 200)
+    assert near(image.getpixel((50, 10)), Image.new("RGB", (1, 1), top).getpixel((0, 0)))
+    assert "exif" not in image.info or Image.Exif().get(0x0112) in (None, 1)
+
+
+def test_exif_rotation_then_rotate_argument() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    source = encode(halves((400, 200), "red", "blue"), "JPEG", exif=exif.tobytes(), quality=95)
+    image = decoded(render(source, "rotate=90&w=200").data).convert("RGB")
+    # upright is portrait red-over-blue; turned clockwise it is landscape, red on the right
+    assert image.size == (200, 100)
+    assert near(image.getpixel((190, 50)), (255, 0, 0))
+
+
+def test_cmyk_jpeg_renders_as_rgb() -> None:
+    source = encode(Image.new("CMYK", (200, 100), (0, 255, 255, 0)), "JPEG", quality=95)
+    image = decoded(render(source, "w=50").data)
+    assert image.mode == "RGB"
+    assert near(image.getpixel((25, 12)), (255, 0, 0), 60)
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped() -> None:
+    values = bytes()
+    width, height = 256, 32
+    row = b"".join((v * 257).to_bytes(2, "little") for v in range(width))
+    values = row * height
+    source = encode(Image.frombytes("I;16", (width, height), values), "PNG")
+    image = decoded(render(source, "w=128").data)
+    assert image.size == (128, 16)
+    assert image.mode == "L"
+    low, high = image.getpixel((2, 8)), image.getpixel((125, 8))
+    assert isinstance(low, int) and isinstance(high, int)
+    assert low < 20 and high > 230  # a clipped conversion would be white almost everywhere
+
+
+def test_palette_png_with_transparency_stays_palette_and_transparent() -> None:
+    image = Image.new("P", (200, 100), 0)
+    image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    image.paste(1, (100, 0, 200, 100))
+    source = encode(image, "PNG", transparency=1)
+    out = decoded(render(source, "w=100").data)
+    assert out.mode == "P"
+    assert out.size == (100, 50)
+    rgba = out.convert("RGBA")
+    assert rgba.getpixel((90, 25))[3] == 0  # the transparent half is still transparent
+    assert near(rgba.getpixel((10, 25)), (255, 0, 0, 255))
+    flat = decoded(render(source, "w=100&format=jpeg").data)
+    assert near(flat.getpixel((90, 25)), (255, 255, 255))  # JPEG: alpha flattened onto white
+
+
+def test_alpha_kept_by_png_webp_avif_flattened_by_jpeg(fixtures: Path) -> None:
+    image = Image.new("RGBA", (200, 100), (0, 128, 0, 255))
+    image.paste((0, 0, 0, 0), (100, 0, 200, 100))
+    source = encode(image, "PNG")
+    for fmt in ("png", "webp", "avif"):
+        out = decoded(render(source, f"w=100&format={fmt}").data).convert("RGBA")
+        assert out.getpixel((90, 25))[3] < 10, fmt
+        assert out.getpixel((10, 25))[3] > 245, fmt
+    jpeg = decoded(render(source, "w=100&format=jpeg").data)
+    assert near(jpeg.getpixel((90, 25)), (255, 255, 255))
+    letterboxed = decoded(render(source, "lb=100,100&background=red&format=jpeg").data)
+    assert near(letterboxed.getpixel((50, 2)), (255, 0, 0))  # padding
+    assert near(letterboxed.getpixel((90, 50)), (255, 0, 0))  # transparent part shows the background
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "RGBA", "P", "I;16", "CMYK"])
+def test_any_input_mode_renders_to_every_format(mode: str) -> None:
+    base = photo(120, 90).convert("RGBA" if mode in ("LA", "RGBA") else "RGB")
+    image = base.convert(mode) if mode != "I;16" else base.convert("L").convert("I").convert("I;16")
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    source = encode(image, fmt)
+    for out in ("jpeg", "png", "webp"):
+        result = render(source, f"w=60&format={out}")
+        assert decoded(result.data).size == (60, 45), (mode, out)
+
+
+def test_gravity_and_letterbox_background() -> None:
+    source = encode(halves((200, 400), "red", "blue", vertical=True), "PNG")
+    north = decoded(render(source, "resize=100,100&gravity=north").data).convert("RGB")
+    south = decoded(render(source, "resize=100,100&gravity=south").data).convert("RGB")
+    assert near(north.getpixel((50, 50)), (255, 0, 0))
+    assert near(south.getpixel((50, 50)), (0, 0, 255))
+    boxed = decoded(render(source, "lb=300,100&background=%23ffff00").data).convert("RGB")
+    assert boxed.size == (300, 100)
+    assert near(boxed.getpixel((5, 50)), (255, 255, 0))
+    assert near(boxed.getpixel((150, 10)), (255, 0, 0))
+
+
+def test_flip_flop_negative_grayscale() -> None:
+    source = encode(halves((200, 100), "red", "blue"), "PNG")
+    flopped = decoded(render(source, "flop=1").data).convert("RGB")
+    assert near(flopped.getpixel((10, 50)), (0, 0, 255))
+    flipped = decoded(render(encode(halves((100, 200), "red", "blue", True), "PNG"), "flip=1").data)
+    assert near(flipped.convert("RGB").getpixel((50, 10)), (0, 0, 255))
+    negative = decoded(render(source, "negative=1").data).convert("RGB")
+    assert near(negative.getpixel((10, 50)), (0, 255, 255))
+    grey = decoded(render(source, "grayscale=1&format=jpeg").data)
+    assert grey.mode == "L"
+
+
+@pytest.mark.parametrize("strategy", ["entropy", "attention", "smart"])
+def test_crop_strategy_keeps_the_busy_part(strategy: str) -> None:
+    image = Image.new("RGB", (400, 100), (128, 128, 128))
+    image.paste(photo(100, 100, seed=3).convert("RGB"), (300, 0))
+    result = render(encode(image, "PNG"), f"resize=100,100&crop_strategy={strategy}")
+    out = decoded(result.data).convert("RGB")
+    assert out.size == (100, 100)
+    assert len(out.getcolors(1 << 16) or []) > 200  # the textured square, not flat grey
+
+
+def test_empty_region_is_refused(wide_jpeg: bytes) -> None:
+    with pytest.raises(ImageRefused, match="crop region"):
+        render(wide_jpeg, "crop=2000px,10px,100px,100px")
+
+
+def test_output_side_limit(wide_jpeg: bytes) -> None:
+    with pytest.raises(ImageRefused, match="largest output side"):
+        render(wide_jpeg, "strip=all", limits=Limits(max_output_side=1000))
+
+
+def test_icc_kept_gps_dropped_by_default() -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    exif[GPS_IFD] = {1: "N", 2: (52.0, 31.0, 0.0), 3: "E", 4: (13.0, 24.0, 0.0)}
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    source = encode(photo(400, 300), "JPEG", exif=exif.tobytes(), icc_profile=icc)
+    out = decoded(render(source, "w=200").data)
+    assert out.info.get("icc_profile") == icc
+    assert not out.getexif().get_ifd(GPS_IFD)
+    assert "exif" not in out.info
+    for fmt in ("png", "webp"):
+        assert decoded(render(source, f"w=200&format={fmt}").data).info.get("icc_profile") == icc
+    stripped = decoded(render(source, "w=200&strip=all").data)
+    assert "icc_profile" not in stripped.info and "exif" not in stripped.info
+    colourless = decoded(render(source, "w=200&strip=color").data)
+    assert "icc_profile" not in colourless.info
+    assert colourless.getexif().get(0x010F) == "Camera"
+    assert not colourless.getexif().get_ifd(GPS_IFD)
+
+
+def test_real_icc_profile_kept(fixtures: Path) -> None:
+    source = (fixtures / "hdr.jpg").read_bytes()
+    original = Image.open(io.BytesIO(source)).info["icc_profile"]
+    assert decoded(render(source, "w=300").data).info.get("icc_profile") == original
+
+
+def frame_durations(image: Image.Image) -> list[int]:
+    durations = []
+    for index in range(getattr(image, "n_frames", 1)):
+        image.seek(index)
+        durations.append(int(image.info.get("duration", 0)))
+    return durations
+
+
+@pytest.mark.parametrize(
+    ("name", "query"),
+    [("animated.gif", "w=128"), ("animated.webp", "resize=100,100"), ("animated.png", "w=50")],
+)
+def test_animation_keeps_frames_durations_and_loop(fixtures: Path, name: str, query: str) -> None:
+    source = (fixtures / name).read_bytes()
+    original = Image.open(io.BytesIO(source))
+    result = render(source, query)
+    out = Image.open(io.BytesIO(result.data))
+    assert out.format == original.format
+    assert out.n_frames == original.n_frames == result.frames
+    assert frame_durations(out) == frame_durations(original)
+    assert out.info.get("loop", 0) == original.info.get("loop", 0)
+    assert out.size == (result.width, result.height)
+    assert max(out.size) < max(original.size)
+
+
+def test_animated_to_static_format_keeps_first_frame(fixtures: Path) -> None:
+    source = (fixtures / "animated.gif").read_bytes()
+    result = render(source, "w=100&format=jpeg")
+    assert result.frames == 1
+    assert decoded(result.data).size == (100, 100)
+
+
+def test_static_gif_becomes_png() -> None:
+    source = encode(photo(100, 50).convert("P"), "GIF")
+    result = render(source, "w=50")
+    assert result.format == "png"
+    assert decoded(result.data).format == "PNG"
+
+
+def test_camera_sized_jpeg_uses_dct_scaling(camera_jpeg: bytes) -> None:
+    info = probe(camera_jpeg)
+    transform = parse_query("w=300")
+    assert transform is not None
+    assert decode_pixels(info, transform) == 750 * 500  # decoded at 1/8 scale
+    assert decode_pixels(info, parse_query("w=2048") or transform) == 3000 * 2000
+    assert decode_pixels(info, parse_query("strip=all") or transform) == 6000 * 4000
+    result = render_transform(camera_jpeg, transform, "jpeg")
+    assert (result.width, result.height) == (300, 200)
+
+
+def test_render_many_wordpress_size_set(camera_jpeg: bytes) -> None:
+    queries = ["resize=150,150", "w=300", "w=768", "w=1024", "w=2048"]
+    jobs = [(parse_query(q), "jpeg") for q in queries]
+    results = render_many(camera_jpeg, [(t, f) for t, f in jobs if t is not None])  # type: ignore[misc]
+    assert [(r.width, r.height) for r in results] == [
+        (150, 150), (300, 200), (768, 512), (1024, 683), (2048, 1365),
+    ]  # fmt: skip
+    for result in results:
+        assert decoded(result.data).size == (result.width, result.height)
