@@ -40,8 +40,9 @@ def photo(width: int, height: int, seed: int = 1) -> Image.Image:
         "RGB",
         [Image.linear_gradient("L").rotate(90 * i).resize((width, height)) for i in range(3)],
     )
-    blobs = noise(max(2, width // 128), max(2, height // 128)).resize((width, height), Image.Resampling.BICUBIC)
-    texture = noise(max(2, width // 8), max(2, height // 8)).resize((width, height), Image.Resampling.BICUBIC)
+    smooth = Image.Resampling.BICUBIC
+    blobs = noise(max(2, width // 128), max(2, height // 128)).resize((width, height), smooth)
+    texture = noise(max(2, width // 8), max(2, height // 8)).resize((width, height), smooth)
     return Image.blend(Image.blend(grad, blobs, 0.5), texture, 0.25)
 
 
@@ -155,7 +156,6 @@ def test_cmyk_jpeg_renders_as_rgb() -> None:
 
 
 def test_sixteen_bit_png_is_scaled_not_clipped() -> None:
-    values = bytes()
     width, height = 256, 32
     row = b"".join((v * 257).to_bytes(2, "little") for v in range(width))
     values = row * height
