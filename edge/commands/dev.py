@@ -21,6 +21,7 @@ import click
 )
 @click.option("--s3-endpoint", help="Use this S3 endpoint (MinIO, …) instead of an embedded one.")
 @click.option("--bucket", help="Bucket of originals (default: $TACHYON_BUCKET, else tachyon-dev).")
+@click.option("-v", "--verbose", is_flag=True, help="Also log the edge functions' JSON trace lines.")
 @click.option(
     "--broker", help="Celery broker URL; a separate worker renders (default: in-process on memory://)."
 )
@@ -31,6 +32,7 @@ def dev(  # noqa: PLR0917 — one parameter per click option
     s3_endpoint: str | None,
     bucket: str | None,
     broker: str | None,
+    verbose: bool,
 ) -> None:
     """Run a local CloudFront with the edge functions in front of S3, plus a worker.
 
@@ -44,6 +46,10 @@ def dev(  # noqa: PLR0917 — one parameter per click option
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("werkzeug", "botocore", "celery", "kombu", "aiobotocore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # memory:// has no host, and kombu says so on every connection.
+    logging.getLogger("kombu.connection").setLevel(logging.ERROR)
+    # One line per request is ours (edge.local); the edge's own traces only on request.
+    logging.getLogger("tachyon.edge").setLevel(logging.INFO if verbose else logging.WARNING)
     the_plan = plan(originals=originals, s3_endpoint=s3_endpoint, bucket=bucket, broker=broker)
     try:
         run(the_plan, host, port, echo=_echo)

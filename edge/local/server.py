@@ -167,7 +167,8 @@ def run(the_plan: Plan, host: str, port: int, echo: Callable[[str], None] = prin
         def ready(url: str) -> None:
             echo(f"Local CloudFront:     {url}")
             echo(f"Open {url} to see originals beside their derivatives, or e.g.")
-            example = next((k for k in keys if is_image(k)), "<key>")
+            images = sorted((k for k in keys if is_image(k)), key=lambda k: not k.endswith(".jpg"))
+            example = images[0] if images else "<key>"
             echo(f"  {url}{quote(example, safe='/')}?w=300")
             echo("Press Ctrl+C to stop.")
 
