@@ -9,6 +9,7 @@ counts from Pillow's lazy ``open`` — which reads headers only.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 from PIL import Image
@@ -112,9 +113,12 @@ def probe(source: bytes, limits: Limits) -> SourceInfo:
             mode = image.mode
     except ImageRefused:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as bomb:
+        found = re.search(r"\((\d+) pixels\)", str(bomb))
+        declared = f" ({int(found.group(1)):,} pixels)" if found else ""
         raise ImageRefused(
-            f"the image declares more pixels than allowed (at most {limits.max_pixels:,})"
+            f"the image declares more pixels than allowed{declared}; "
+            f"at most {min(limits.max_pixels, Image.MAX_IMAGE_PIXELS or limits.max_pixels):,} are accepted"
         ) from None
     except Exception as error:  # any parser failure on hostile bytes is a refusal
         raise ImageRefused(f"unreadable {fmt.upper()} image: {_short(error)}") from None
