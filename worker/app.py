@@ -102,12 +102,27 @@ def configure(settings: Settings | None = None) -> Celery:
     CLI and the embedded dev mode call it again with flags applied.
     """
     chosen = settings or get_settings()
+    previous = _current.get("settings")
     _current["settings"] = chosen
+    if previous is not None and previous.broker_url != chosen.broker_url:
+        _drop_connections()
     app.conf.update(celery_config(chosen))
     from worker import storage
 
     storage.reset()
     return app
+
+
+def _drop_connections() -> None:
+    """Forget broker connections made with other settings (Celery caches them on the app).
+
+    Only references are dropped: a connection still in use elsewhere closes when released.
+    """
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+    app.__dict__.pop("control", None)  # its mailbox holds the old producer pool
 
 
 def settings() -> Settings:
