@@ -41,7 +41,7 @@ def dev(  # noqa: PLR0917 — one parameter per click option
     queue, and the local CloudFront on http://127.0.0.1:8080/. Each flag (or
     its TACHYON_* variable) swaps an embedded part for a real one.
     """
-    from edge.local.server import plan, run
+    from edge.local.server import CannotListen, plan, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("werkzeug", "botocore", "celery", "kombu", "aiobotocore"):
@@ -53,8 +53,8 @@ def dev(  # noqa: PLR0917 — one parameter per click option
     the_plan = plan(originals=originals, s3_endpoint=s3_endpoint, bucket=bucket, broker=broker)
     try:
         run(the_plan, host, port, echo=_echo)
-    except OSError as error:
-        raise click.ClickException(f"cannot serve on {host}:{port}: {error.strerror or error}") from error
+    except CannotListen as error:
+        raise click.ClickException(str(error)) from error
 
 
 def _echo(line: str) -> None:

@@ -39,6 +39,10 @@ DEFAULT_BUCKET = "tachyon-dev"
 MEMORY_BROKER = "memory://"
 
 
+class CannotListen(Exception):
+    """The address is taken or not ours to bind; the message says which."""
+
+
 @dataclass
 class Plan:
     """What ``dev`` will run: the settings in force and which parts are embedded."""
@@ -125,7 +129,10 @@ async def serve(app: web.Application, host: str, port: int, ready: Callable[[str
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:
+            raise CannotListen(f"cannot serve on {host}:{port}: {error.strerror or error}") from error
         bound = runner.addresses[0]
         ready(f"http://{_url_host(host)}:{bound[1]}/")
         await stop.wait()
