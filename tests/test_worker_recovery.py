@@ -1,0 +1,82 @@
+"""A worker killed in the middle of a render: the job comes back and the derivative is complete.
+
+The whole process tree is SIGKILLed (as when a container is OOM-killed or its
+host vanishes): no process is left to requeue the message. It stays in Redis's
+"unacked" set (acks_late) and kombu restores it once it is older than the
+visibility timeout. ``TACHYON_VISIBILITY_TIMEOUT=4`` here makes that 4 s
+instead of task_time_limit + 60 s; the restarted worker then renders it again.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+from PIL import Image
+from worker_process import running_worker, wait_for
+
+from edge.args import parse_query
+from edge.config import RENDER_TASK
+from edge.jobs import RenderJob, job_token, pending_key
+from edge.keys import DEFAULT_PREFIX, derivative_key
+
+pytestmark = pytest.mark.slow
+QUERY = "w=4900&format=png"  # a ~24 MP PNG of noise: seconds to encode, a wide window to kill in
+
+
+def big_jpeg() -> bytes:
+    channels = [Image.effect_noise((5000, 5000), sigma) for sigma in (60, 70, 80)]
+    out = io.BytesIO()
+    Image.merge("RGB", channels).save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def test_sigkill_mid_render_then_restart_completes_the_derivative(
+    redis_url: str, s3_endpoint: str, s3_client: Any, bucket: str
+) -> None:
+    key = "huge/noise.jpg"
+    s3_client.put_object(Bucket=bucket, Key=key, Body=big_jpeg())
+    transform = parse_query(QUERY)
+    assert transform is not None
+    target = derivative_key(key, transform, "png")
+    token = job_token(bucket, key, transform, None, DEFAULT_PREFIX)
+    locks = redis.Redis.from_url(redis_url)
+    env = {
+        "TACHYON_BROKER_URL": redis_url,
+        "TACHYON_S3_ENDPOINT": s3_endpoint,
+        "TACHYON_LOCK_URL": "",
+        "TACHYON_VISIBILITY_TIMEOUT": "4",
+    }
+
+    def exists() -> bool:
+        return s3_client.list_objects_v2(Bucket=bucket, Prefix=target).get("KeyCount", 0) > 0
+
+    with running_worker(env, concurrency=1) as first:
+        locks.set(pending_key(token), "1", nx=True, ex=300)
+        edge = Celery("edge", broker=redis_url)
+        task_id = edge.send_task(
+            RENDER_TASK, kwargs=RenderJob(bucket, key, QUERY).to_kwargs(), queue="derivatives"
+        ).id
+        edge.close()
+        wait_for(lambda: f"[{task_id}] received" in first.log_text(), 30, what="task received")
+        time.sleep(1.0)  # now decoding / resizing / encoding
+        assert not exists(), "render finished before the kill; make it bigger"
+        first.kill_tree()
+    assert locks.hlen("unacked") == 1  # delivered, never acknowledged
+    assert not exists()
+
+    with running_worker(env, concurrency=1) as second:
+        wait_for(exists, 90, interval=0.5, what="derivative after restart")
+        wait_for(lambda: not locks.exists(pending_key(token)), 10, what="pending key released")
+        assert f"[{task_id}] received" in second.log_text()
+
+    obj = s3_client.get_object(Bucket=bucket, Key=target)
+    assert obj["ContentType"] == "image/png"
+    with Image.open(io.BytesIO(obj["Body"].read())) as image:
+        image.load()  # decodes completely: not a partial object
+        assert image.size == (4900, 4900)
+    assert locks.hlen("unacked") == 0
