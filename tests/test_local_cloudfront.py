@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import io
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -336,5 +337,29 @@ def test_timing_is_reported_per_request(settings: Settings, s3_client: Any, buck
             assert served[0].status == 200
             assert served[0].outcome == "passthrough"
             assert 0 < served[0].ms <= elapsed
+
+    run(test)
+
+
+def test_an_unreachable_origin_is_a_502_not_a_crash(bucket: str, redis_url: str) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings = Settings(
+        bucket=bucket,
+        s3_endpoint=f"http://127.0.0.1:{port}",
+        broker_url=redis_url,
+        lock_url=redis_url,
+        s3_timeout=1,
+    )
+
+    async def test() -> None:
+        async with cloudfront(settings) as (client, _, served):
+            response = await client.get("/hdr.jpg?w=100")
+            assert response.status == 502
+            assert "origin" in await response.text()
+            assert response.headers["X-Cache"] == "Miss from cloudfront"
+            assert (await client.get("/hdr.jpg?w=100")).status == 502, "errors of the origin are not cached"
+            assert [s.cache for s in served] == ["Miss", "Miss"]
 
     run(test)

@@ -34,7 +34,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import unquote
 
 import aiohttp
 import botocore.session
@@ -43,6 +42,7 @@ from botocore.exceptions import NoCredentialsError
 from multidict import CIMultiDict
 
 from edge.config import Settings
+from edge.events import original_key
 from edge.formats import accepted
 from edge.local.cache import ResponseCache, cache_ttl
 
@@ -425,7 +425,11 @@ class LocalCloudFront:
             return self._generated_answer(result)
         assert self._origin is not None
         method = str(result.get("method") or request.method)
-        origin = await self._origin.fetch(method, unquote(str(result["uri"]).lstrip("/")))
+        try:
+            origin = await self._origin.fetch(method, original_key(str(result["uri"])))
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("origin unreachable for %s: %r", request.raw_path, error)
+            return generated(502, "CloudFront could not connect to the origin (S3).\n")
         try:
             final = await self.triggers.origin_response(response_event(event, result, origin))
         except Exception:
