@@ -43,8 +43,8 @@ REQUIREMENTS = (
     "aiobotocore",
     "botocore",
     "redis",
-    "celery",
-    "kombu",
+    "celery[redis]",
+    "kombu[redis]",
 )
 ENTRY = "edge.handler"
 #: Modules the handler reaches only lazily, by name (rendering, queueing).
@@ -79,7 +79,7 @@ def pinned_requirements() -> list[str]:
     out = []
     for name in REQUIREMENTS:
         try:
-            out.append(f"{name}=={metadata.version(name)}")
+            out.append(f"{name}=={metadata.version(name.partition('[')[0])}")
         except metadata.PackageNotFoundError:
             out.append(name)
     return out

@@ -1,0 +1,151 @@
+"""The Lambda@Edge zip: built from wheels, unzipped into a clean folder, run with only that on sys.path.
+
+The build downloads wheels (PyPI or the configured index). With a Python 3.12
+interpreter on the machine the zip is the real one (manylinux x86_64, 3.12),
+run by that interpreter; without one it is built from this interpreter's wheels.
+Either way the handler runs in a fresh ``python -I -S`` process whose only
+non-stdlib path is the unzipped folder, against the tests' S3 and Redis.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from click.testing import CliRunner
+from PIL import Image
+
+from edge.commands.build import build_lambda
+from edge.config import LIVE_QUEUE
+
+pytestmark = pytest.mark.slow
+
+
+def python312() -> str | None:
+    """A Python 3.12 interpreter, if this machine has one (PATH or pyenv)."""
+    found = [
+        shutil.which("python3.12"),
+        *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12"))),
+    ]
+    for candidate in found:
+        if not candidate:
+            continue
+        done = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0 and done.stdout.strip() == "(3, 12)":
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, redis_url: str) -> dict[str, Any]:
+    """Build the zip once (config pointing at the test S3 and Redis) and unzip it into a clean folder."""
+    work = tmp_path_factory.mktemp("lambda")
+    config = work / "tachyon.toml"
+    lines = ['region = "us-east-1"', f's3_endpoint = "{s3_endpoint}"', f'broker_url = "{redis_url}"']
+    config.write_text("\n".join([*lines, "sync_max_bytes = 1000000", "fallback_ttl = 7", ""]))
+    interpreter = python312()
+    args = ["--config", str(config), "-o", str(work / "dist" / "edge.zip")]
+    args += ["--compile-with", interpreter] if interpreter else ["--host-platform"]
+    result = CliRunner().invoke(build_lambda, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    zipped = work / "dist" / "edge.zip"
+    folder = work / "clean"
+    with zipfile.ZipFile(zipped) as archive:
+        archive.extractall(folder)
+    return {"zip": zipped, "folder": folder, "python": interpreter or sys.executable, "output": result.output}
+
+
+def test_zip_holds_the_edge_and_its_config_only(package: dict[str, Any]) -> None:
+    folder: Path = package["folder"]
+    size = package["zip"].stat().st_size
+    assert size < 50 * 1024 * 1024
+    assert f"{size / 1e6:.1f} MB" in package["output"]
+    assert (folder / "edge" / "handler.py").is_file()
+    assert (folder / "edge" / "processing" / "__init__.py").is_file()
+    assert "fallback_ttl = 7" in (folder / "edge" / "tachyon.toml").read_text()
+    for absent in (
+        "worker",
+        "tests",
+        "edge/commands",
+        "edge/local",
+        "botocore/data/ec2",
+        "bin",
+        "prompt_toolkit",
+    ):
+        assert not (folder / absent).exists(), absent
+    assert (folder / "botocore" / "data" / "s3").is_dir()
+
+
+def test_handler_runs_from_the_unzipped_folder_alone(
+    package: dict[str, Any], s3_client: Any, bucket: str, fixtures: Path, redis_url: str
+) -> None:
+    """Only the folder on sys.path: import loads no Pillow or Celery; render, hit and enqueue work."""
+    s3_client.put_object(Bucket=bucket, Key="small.jpg", Body=(fixtures / "hdr.jpg").read_bytes())
+    s3_client.put_object(Bucket=bucket, Key="big.png", Body=(fixtures / "humans.png").read_bytes())
+    broker = redis.Redis.from_url(redis_url)
+    broker.delete(LIVE_QUEUE)
+    events = Path(__file__).parent / "events" / "origin-request-s3.json"
+    script = f"""
+import copy, json, logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+sys.path.insert(0, {str(package["folder"])!r})
+import edge.handler as handler
+template = json.load(open({str(events)!r}))
+def ask(uri, query):
+    event = copy.deepcopy(template)
+    request = event["Records"][0]["cf"]["request"]
+    request.update(uri=uri, querystring=query)
+    request["origin"]["s3"]["domainName"] = {bucket + ".s3.us-east-1.amazonaws.com"!r}
+    return handler.origin_request(event, None)
+loaded = sorted(m for m in ("PIL", "celery", "redis") if m in sys.modules)
+rendered = ask("/small.jpg", "w=100")
+hit = ask("/small.jpg", "w=100")
+after_hit = sorted(m for m in ("PIL", "celery") if m in sys.modules)
+queued = ask("/big.png", "w=100")
+answer = {{"status": "200", "headers": {{}}}}
+response = handler.origin_response({{"Records": [{{"cf": {{"request": queued, "response": answer}}}}]}}, None)
+out = dict(loaded=loaded, rendered=rendered, hit=hit, after_hit=after_hit, queued=queued, response=response)
+print(json.dumps(dict(out, paths=sys.path)))
+"""
+    env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")} | {"PATH": os.environ.get("PATH", "")}
+    done = subprocess.run(
+        [package["python"], "-I", "-S", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["loaded"] == []  # importing the handler loads neither Pillow, Celery nor redis
+    assert not any("site-packages" in p for p in out["paths"])
+
+    outcome = lambda r: r["headers"]["x-tachyon-outcome"][0]["value"]  # noqa: E731
+    assert outcome(out["rendered"]) == "rendered"
+    key = out["rendered"]["uri"].lstrip("/")
+    image = Image.open(io.BytesIO(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()))
+    assert image.size == (100, 50)
+    assert (outcome(out["hit"]), out["hit"]["uri"]) == ("hit", out["rendered"]["uri"])
+    assert out["after_hit"] == ["PIL"]  # rendering loaded Pillow; nothing loaded Celery yet
+
+    assert (outcome(out["queued"]), out["queued"]["uri"]) == ("queued", "/big.png"), done.stderr[-3000:]
+    assert broker.llen(LIVE_QUEUE) == 1
+    assert (
+        out["response"]["headers"]["cache-control"][0]["value"] == "public, max-age=7"
+    )  # the bundled config
