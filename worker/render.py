@@ -45,17 +45,16 @@ class Result:
 def render_set(
     source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: Limits
 ) -> list[Rendered | ImageRefused]:
-    """Render several transforms of one original, decoding it once when the core can.
+    """Render several transforms of one original from one decode (the core's ``render_many``).
 
-    Uses the core's ``render_many`` (one decode, shared downscale) when present,
-    else one ``render_transform`` per job. A refusal of one job does not sink the others.
+    If the core refuses the set, each job is rendered alone so that a refusal
+    of one (say, an output too large) does not sink the others.
     """
-    many = getattr(processing, "render_many", None)
-    if many is not None and len(jobs) > 1:
+    if len(jobs) > 1:
         try:
-            return list(many(source, list(jobs), limits))
+            return list(processing.render_many(source, list(jobs), limits))
         except ImageRefused:
-            pass  # find out which job is refused, one by one
+            pass
     out: list[Rendered | ImageRefused] = []
     for transform, fmt in jobs:
         try:
