@@ -24,6 +24,7 @@ tests do). S3 is moto's server over HTTP, in this process.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -68,7 +69,7 @@ def claim_database() -> tuple[str, Any]:
             url = f"{REDIS_HOST}/{number}"
             redis.Redis.from_url(url).flushdb()
             lock = f"tachyon-test-db:{number}"
-            return url, lambda: admin.delete(lock)
+            return url, functools.partial(admin.delete, lock)
     raise SystemExit("no free Redis database")
 
 
