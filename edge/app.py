@@ -153,6 +153,9 @@ class Edge:
         formats = candidate_formats(transform, ask.source, ask.accept)
         candidates = [derivative_key(key, transform, fmt, prefix) for fmt in formats]
         try:
+            if self.storage.needs_client:  # first call only: credentials and the S3 model
+                with trace.step("s3_client"):
+                    await self.storage.client()
             with trace.step("s3_head"):
                 *derived, original = await asyncio.gather(
                     *(self.storage.head(bucket, k) for k in [*candidates, key])

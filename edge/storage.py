@@ -67,6 +67,11 @@ class S3Storage:
         self._stack: AsyncExitStack | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def needs_client(self) -> bool:
+        """Whether the next call will make the client first."""
+        return self._client is None
+
     async def client(self) -> Any:
         """The aiobotocore S3 client, made on first use in the running loop."""
         if self._client is not None:
