@@ -49,8 +49,8 @@ REQUIREMENTS = (
 ENTRY = "edge.handler"
 #: Modules the handler reaches only lazily, by name (rendering, queueing).
 LAZY_ENTRIES = ("edge.processing", "edge.queue")
-#: botocore service models the edge uses (S3, and STS/SSO for credential providers).
-BOTOCORE_SERVICES = frozenset({"s3", "sts", "sso", "sso-oidc"})
+#: botocore service models the edge may use: S3, STS/SSO (credential providers), SQS (a broker option).
+BOTOCORE_SERVICES = frozenset({"s3", "sts", "sso", "sso-oidc", "sqs"})
 #: Top-level packages installed as dependencies but never imported by the edge.
 UNUSED_TOP_LEVEL = ("bin", "prompt_toolkit", "click_repl", "click_didyoumean", "click_plugins", "wcwidth")
 
@@ -131,15 +131,15 @@ def check_config(config: Path) -> list[str]:
     return sorted(set(data) - set(Settings.model_fields))
 
 
-def install(target: Path, *, lambda_platform: bool, python_version: str) -> None:
-    """pip-install the pinned requirements into ``target``."""
+def install(target: Path, *, lambda_platform: bool, python_version: str, extra: tuple[str, ...] = ()) -> None:
+    """pip-install the pinned requirements (and ``extra`` ones) into ``target``."""
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
     command += ["--only-binary=:all:", "--disable-pip-version-check"]
     if lambda_platform:
         for platform in PLATFORMS:
             command += ["--platform", platform]
         command += ["--implementation", "cp", "--python-version", python_version]
-    command += pinned_requirements()
+    command += [*pinned_requirements(), *extra]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BuildError("pip install failed:\n" + (done.stderr or done.stdout)[-3000:])
@@ -192,6 +192,7 @@ def build(
     lambda_platform: bool = True,
     python_version: str = PYTHON_VERSION,
     compile_with: str | None = None,
+    extra: tuple[str, ...] = (),
     limit: int = LAMBDA_LIMIT,
 ) -> Built:
     """Build the deployment zip at ``output``; raises ``BuildError``."""
@@ -201,7 +202,7 @@ def build(
         check_config(config)
     with tempfile.TemporaryDirectory(prefix="tachyon-lambda-") as tmp:
         target = Path(tmp) / "package"
-        install(target, lambda_platform=lambda_platform, python_version=python_version)
+        install(target, lambda_platform=lambda_platform, python_version=python_version, extra=extra)
         prune(target)
         for source in edge_modules():
             destination = target / source.relative_to(EDGE_SOURCE.parent)

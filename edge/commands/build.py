@@ -31,7 +31,16 @@ import click
     metavar="PYTHON",
     help="A Python 3.12 interpreter to pre-compile byte-code with (default: python3.12 if found).",
 )
-def build_lambda(config: Path | None, output: Path, host_platform: bool, compile_with: str | None) -> None:
+@click.option(
+    "--with",
+    "extra",
+    multiple=True,
+    metavar="REQUIREMENT",
+    help="Another package to bundle, e.g. 'kombu[sqs]' for an SQS broker (repeatable).",
+)
+def build_lambda(
+    config: Path | None, output: Path, host_platform: bool, compile_with: str | None, extra: tuple[str, ...]
+) -> None:
     """Build the Lambda@Edge zip: edge modules, manylinux wheels, bundled config (≤ 50 MB)."""
     from edge.lambda_zip import BuildError, build, check_config
 
@@ -43,7 +52,9 @@ def build_lambda(config: Path | None, output: Path, host_platform: bool, compile
         if unknown:
             click.echo(f"warning: {config} sets unknown keys (ignored): {', '.join(unknown)}", err=True)
     try:
-        built = build(output, config, lambda_platform=not host_platform, compile_with=compile_with)
+        built = build(
+            output, config, lambda_platform=not host_platform, compile_with=compile_with, extra=extra
+        )
     except BuildError as error:
         raise click.ClickException(str(error)) from None
     compiled = "with" if built.compiled else "without"
