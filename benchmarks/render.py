@@ -210,16 +210,23 @@ def ssim_scores(source: bytes, transform: Transform, outputs: dict[str, bytes]) 
 
 
 def _ssim(a: Any, b: Any, window: int = 7) -> float:
+    """Mean SSIM over 7×7 windows (box-weighted), computed with per-axis running sums
+    on centred data so large images keep full float64 precision."""
     import numpy as np
 
+    def box(x: Any, axis: int) -> Any:
+        c = np.cumsum(x, axis=axis, dtype=np.float64)
+        c = np.insert(c, 0, 0.0, axis=axis)
+        hi = np.take(c, range(window, c.shape[axis]), axis=axis)
+        lo = np.take(c, range(c.shape[axis] - window), axis=axis)
+        return (hi - lo) / window
+
     def mean(x: Any) -> Any:
-        c = np.cumsum(np.cumsum(np.pad(x, ((1, 0), (1, 0))), 0), 1)
-        return (c[window:, window:] - c[:-window, window:] - c[window:, :-window] + c[:-window, :-window]) / (
-            window * window
-        )
+        return box(box(x, 0), 1)
 
     if min(a.shape) < window:
         return float("nan")
+    a, b = a - 128.0, b - 128.0
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     ma, mb = mean(a), mean(b)
     va, vb, cov = mean(a * a) - ma * ma, mean(b * b) - mb * mb, mean(a * b) - ma * mb
