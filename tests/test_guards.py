@@ -121,7 +121,7 @@ def test_sequential_jpeg_with_an_exif_thumbnail_counts_one_scan() -> None:
 
 def test_animation_limits(fixtures: Path) -> None:
     source = (fixtures / "animated.gif").read_bytes()  # 48 frames of 256×256
-    with pytest.raises(ImageRefused, match="48 frames"):
+    with pytest.raises(ImageRefused, match="more than 10 frames"):
         probe(source, Limits(max_frames=10))
     with pytest.raises(ImageRefused, match="over 48 frames"):
         probe(source, Limits(max_animation_pixels=1_000_000))
@@ -174,3 +174,12 @@ def test_mutated_real_images_only_ever_raise_image_refused(
         render(mutated, "w=40&format=png")
     except ImageRefused as error:
         assert error.reason
+
+
+def test_gif_with_too_many_frames_refused_without_walking_them_all() -> None:
+    frames = [Image.new("P", (2, 2), i % 2) for i in range(700)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=10, optimize=False)
+    with pytest.raises(ImageRefused, match="more than 500 frames"):
+        probe(out.getvalue())
+    assert probe(out.getvalue(), Limits(max_frames=1000)).frames == 700

@@ -108,7 +108,7 @@ def probe(source: bytes, limits: Limits) -> SourceInfo:
         with Image.open(io.BytesIO(source), formats=[PLUGIN[fmt]]) as image:
             width, height = image.size
             _check_size(width, height, limits)
-            frames = _frames(image, width, height, limits)
+            frames = _frames(image, source, limits)
             orientation = _orientation(image)
             mode = image.mode
     except ImageRefused:
@@ -141,7 +141,44 @@ def _check_size(width: int, height: int, limits: Limits) -> None:
         )
 
 
-def _frames(image: Image.Image, width: int, height: int, limits: Limits) -> int:
+def gif_frames(source: bytes, cap: int) -> int:
+    """Image descriptors in a GIF, counting stops after ``cap`` (bounded work).
+
+    Pillow's ``n_frames`` walks every frame however many there are; a small file
+    can hold millions of empty frames, so the count is capped before asking it.
+    """
+    end = len(source)
+    pos = 13
+    if end > 10 and source[10] & 0x80:
+        pos += 3 << ((source[10] & 7) + 1)
+    frames = 0
+    while pos < end and frames <= cap:
+        block = source[pos]
+        if block == 0x3B:
+            break
+        if block == 0x21:
+            pos += 2
+        elif block == 0x2C:
+            frames += 1
+            if pos + 10 > end:
+                break
+            flags = source[pos + 9]
+            pos += 10 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0) + 1
+        else:
+            break
+        while pos < end and source[pos]:  # data sub-blocks
+            pos += source[pos] + 1
+        pos += 1
+    return frames
+
+
+def _frames(image: Image.Image, source: bytes, limits: Limits) -> int:
+    width, height = image.size
+    if image.format == "GIF" and gif_frames(source, limits.max_frames) > limits.max_frames:
+        raise ImageRefused(
+            f"the animation has more than {limits.max_frames} frames; at most {limits.max_frames} "
+            "are accepted"
+        )
     frames = int(getattr(image, "n_frames", 1))
     if frames > limits.max_frames:
         raise ImageRefused(f"the animation has {frames} frames; at most {limits.max_frames} are accepted")
