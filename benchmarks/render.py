@@ -353,6 +353,15 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]  # fmt: skip
     summary.append({"what": "cases with SSIM more than 0.005 below naive", "value": worse,
                     "target": "none", "met": not worse})  # fmt: skip
+    drops = [
+        (round(r["naive"]["ssim"] - r["ours"]["ssim"], 5), f"{r['source']} {r['query']} {r['format']}")
+        for r in rows
+        if r["ours"].get("ssim") is not None and r["naive"].get("ssim") is not None
+    ]
+    if drops:
+        drop, case = max(drops)
+        summary.append({"what": f"largest SSIM drop vs naive ({case})", "value": drop,
+                        "target": "<= 0.005", "met": drop <= 0.005})  # fmt: skip
     return summary
 
 
