@@ -121,7 +121,7 @@ class Edge:
         query = request.get("querystring") or ""
         if not isinstance(uri, str) or not isinstance(query, str):
             raise MalformedEvent("request has no string uri/querystring")
-        key = events.original_key(uri)
+        key = events.origin_path(request) + events.original_key(uri)
         source = format_of_path(key)
         if source is None:
             return self._pass(request, trace, "not an image path")
@@ -167,7 +167,7 @@ class Edge:
         for candidate, head in zip(candidates, derived, strict=True):
             if head is not None and is_fresh(head.metadata, original.etag):
                 trace.set(outcome=HIT, key=candidate)
-                return self._mark(events.forward(request, events.uri_for_key(candidate)), HIT)
+                return self._mark(events.rewrite_to_key(request, candidate), HIT)
         stale = any(head is not None for head in derived)
         trace.set(key=candidates[0], stale=stale)
 
@@ -191,7 +191,7 @@ class Edge:
                 target = derivative_key(key, transform, fmt, prefix)
                 await self._render(ask, target, fmt, data, head.etag)
                 trace.set(outcome=RENDERED, key=target, reason=decision.reason)
-                return self._mark(events.forward(request, events.uri_for_key(target)), RENDERED)
+                return self._mark(events.rewrite_to_key(request, target), RENDERED)
         if decision.action == "refuse":
             raise Fallback(decision.reason)
 
@@ -205,7 +205,7 @@ class Edge:
         if enqueued == "failed":
             raise Fallback(why)
         trace.set(outcome=QUEUED, reason=f"{decision.reason}; {why}", enqueued=enqueued == "queued")
-        return self._mark(events.forward(request, events.uri_for_key(key)), QUEUED)
+        return self._mark(events.forward(request), QUEUED)  # the original, as asked
 
     async def _render(self, ask: Ask, target: str, fmt: OutputFormat, data: bytes, etag: str | None) -> None:
         """Render in a worker thread (the loop keeps serving), then store the derivative."""

@@ -95,6 +95,29 @@ def uri_for_key(key: str) -> str:
     return "/" + quote(key, safe="/", errors="surrogateescape")
 
 
+def origin_path(request: Request) -> str:
+    """The S3 origin's path prefix as a key prefix (``/media`` → ``media/``), or ``""``.
+
+    CloudFront prepends the origin path to ``uri`` when it asks S3, so the
+    original's key is this prefix plus the decoded ``uri``.
+    """
+    origin = request.get("origin")
+    s3 = origin.get("s3") if isinstance(origin, dict) else None
+    path = s3.get("path") if isinstance(s3, dict) else None
+    if not isinstance(path, str) or not path.strip("/"):
+        return ""
+    return original_key(path.strip("/")) + "/"
+
+
+def rewrite_to_key(request: Request, key: str) -> Request:
+    """Point the request at the S3 object ``key`` (the full key: the origin path is cleared)."""
+    origin = request.get("origin")
+    s3 = origin.get("s3") if isinstance(origin, dict) else None
+    if isinstance(s3, dict) and s3.get("path"):
+        s3["path"] = ""
+    return forward(request, uri_for_key(key))
+
+
 def bucket_of(request: Request) -> str | None:
     """The bucket of an S3 origin, from ``origin.s3.domainName`` (any regional form)."""
     origin = request.get("origin")

@@ -84,3 +84,15 @@ def test_generated_response_shape() -> None:
 def test_malformed_events_have_no_request(event: Any) -> None:
     assert events.find_request(event) is None
     assert events.find_response(event) is None
+
+
+def test_origin_path_prefixes_the_key_and_a_rewrite_clears_it() -> None:
+    request = origin_request("b", "/a.jpg")["Records"][0]["cf"]["request"]
+    assert events.origin_path(request) == ""
+    request["origin"]["s3"]["path"] = "/site/media/"
+    assert events.origin_path(request) == "site/media/"
+    events.rewrite_to_key(request, "_derivatives/site/media/a.jpg/w1.r1.jpg")
+    assert (request["uri"], request["origin"]["s3"]["path"]) == (
+        "/_derivatives/site/media/a.jpg/w1.r1.jpg",
+        "",
+    )

@@ -345,3 +345,22 @@ def test_lambda_entry_points_reuse_one_edge(
     assert header(first, "x-tachyon-outcome") == "rendered"
     assert header(second, "x-tachyon-outcome") == "hit"
     assert header(response, "x-tachyon") == "hit"
+
+
+def test_origin_path_is_part_of_the_key(
+    settings: Settings, bucket: str, s3_client: Any, fixtures: Path
+) -> None:
+    """A distribution with origin path /media: the original is media/a.jpg; the rewrite leaves the path."""
+    upload(s3_client, bucket, "media/a.jpg", fixtures / "hdr.jpg")
+    event = origin_request(bucket, "/a.jpg", "w=64")
+    event["Records"][0]["cf"]["request"]["origin"]["s3"]["path"] = "/media"
+    (result,) = run(settings, event)
+    assert header(result, "x-tachyon-outcome") == "rendered"
+    assert result["uri"].startswith("/_derivatives/media/a.jpg/")
+    assert result["origin"]["s3"]["path"] == ""
+    assert stored(s3_client, bucket, result["uri"])[0].width == 64
+
+    missing = origin_request(bucket, "/b.jpg", "w=64")
+    missing["Records"][0]["cf"]["request"]["origin"]["s3"]["path"] = "/media"
+    (passed,) = run(settings, missing)
+    assert (passed["uri"], passed["origin"]["s3"]["path"]) == ("/b.jpg", "/media")
