@@ -25,7 +25,6 @@ pool children at once, as a crashed container would.
 
 from __future__ import annotations
 
-
 import os
 import signal
 import subprocess
