@@ -141,10 +141,16 @@ def test_truncated_camera_jpeg_refused() -> None:
         render(source[: len(source) * 2 // 3], "w=100")
 
 
+def _avif() -> bytes:
+    out = io.BytesIO()
+    Image.linear_gradient("L").resize((96, 64)).convert("RGB").save(out, "AVIF", quality=60)
+    return out.getvalue()
+
+
 REAL = [
-    Path(__file__).parent / "fixtures" / name
-    for name in ("Website.png", "hdr.jpg", "animated.png", "animated.gif", "icons.png")
-]
+    (Path(__file__).parent / "fixtures" / name).read_bytes()
+    for name in ("Website.png", "hdr.jpg", "animated.png", "animated.gif", "animated.webp", "icons.png")
+] + [_avif()]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -166,7 +172,7 @@ def test_random_bytes_only_ever_raise_image_refused(data: bytes) -> None:
 def test_mutated_real_images_only_ever_raise_image_refused(
     index: int, edits: list[tuple[float, int]], cut: float
 ) -> None:
-    data = bytearray(REAL[index].read_bytes())
+    data = bytearray(REAL[index])
     for where, value in edits:
         data[min(len(data) - 1, int(where * len(data)))] = value
     mutated = bytes(data[: max(1, int(len(data) * cut))])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms
 
-from edge.args import parse_query
+from edge.args import Transform, parse_query
 from edge.errors import ImageRefused
 from edge.limits import Limits
 from edge.processing import decode_pixels, probe, render, render_many, render_transform
@@ -331,10 +331,23 @@ def test_camera_sized_jpeg_uses_dct_scaling(camera_jpeg: bytes) -> None:
 
 def test_render_many_wordpress_size_set(camera_jpeg: bytes) -> None:
     queries = ["resize=150,150", "w=300", "w=768", "w=1024", "w=2048"]
-    jobs = [(parse_query(q), "jpeg") for q in queries]
-    results = render_many(camera_jpeg, [(t, f) for t, f in jobs if t is not None])  # type: ignore[misc]
+    transforms = [parse_query(q) or Transform() for q in queries]
+    results = render_many(camera_jpeg, [(t, "jpeg") for t in transforms])
     assert [(r.width, r.height) for r in results] == [
         (150, 150), (300, 200), (768, 512), (1024, 683), (2048, 1365),
     ]  # fmt: skip
     for result in results:
         assert decoded(result.data).size == (result.width, result.height)
+
+
+def test_unscaled_palette_png_stays_pixel_identical() -> None:
+    image = photo(64, 48).quantize(200)
+    image.info["transparency"] = 5
+    source = encode(image, "PNG", transparency=5)
+    out = decoded(render(source, "strip=all").data)
+    assert out.mode == "P"
+    original = Image.open(io.BytesIO(source)).convert("RGBA")
+    backdrop = Image.new("RGBA", original.size, (255, 0, 255, 255))
+    seen = Image.alpha_composite(backdrop, out.convert("RGBA"))  # hidden colours under alpha 0 don't count
+    assert seen.tobytes() == Image.alpha_composite(backdrop, original).tobytes()
+    assert out.convert("RGBA").getchannel("A").tobytes() == original.getchannel("A").tobytes()

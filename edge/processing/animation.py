@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from PIL import Image
@@ -27,6 +28,9 @@ Step = Callable[[Image.Image, Context], Image.Image]
 def render_frames(source: bytes, ctx: Context, steps: Sequence[tuple[str, Step]]) -> tuple[bytes, int]:
     """Encode every frame of an animation; returns the bytes and the frame count."""
     image = open_image(source, ctx.info)
+    icc = image.info.get("icc_profile")
+    if isinstance(icc, bytes) and icc:
+        ctx = replace(ctx, icc=icc)
     frames: list[Image.Image] = []
     durations: list[int] = []
     disposals: list[int] = []

@@ -36,14 +36,48 @@ def prepare(image: Image.Image, fmt: OutputFormat, palette: bool) -> Image.Image
             return flatten(image, WHITE)
         return image if image.mode in ("L", "RGB") else image.convert("RGB")
     if fmt == "png" and palette and image.mode in ("RGB", "RGBA"):
-        return (
-            image.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
-            if image.mode == "RGBA"
-            else image.quantize(256, method=Image.Quantize.MEDIANCUT)
-        )
+        return to_palette(image)
     if fmt in ("webp", "avif") and image.mode in ("L", "LA"):
         return image.convert("RGBA" if image.mode == "LA" else "RGB")
     return image
+
+
+def to_palette(image: Image.Image) -> Image.Image:
+    """Back to a palette: exact when 256 colours suffice (an unscaled icon stays
+    pixel-identical, fully transparent pixels share one transparent entry), else
+    quantised (median cut for opaque images, fast octree with alpha)."""
+    exact = _exact_palette(image)
+    if exact is not None:
+        return exact
+    if image.mode == "RGBA":
+        return image.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    return image.quantize(256, method=Image.Quantize.MEDIANCUT)
+
+
+def _exact_palette(image: Image.Image) -> Image.Image | None:
+    rgb = image.convert("RGB")
+    key: tuple[int, int, int] | None = None
+    if image.mode == "RGBA":
+        alpha = image.getchannel("A")
+        if alpha.point(lambda v: 0 if v in (0, 255) else 255).getbbox() is not None:
+            return None  # partial transparency: no exact single-key palette
+        used = {colour for _count, colour in rgb.getcolors(256) or []}
+        key = next((c for c in _KEYS if c not in used), None)
+        if key is None:
+            return None
+        rgb.paste(key, mask=alpha.point(lambda v: 255 - v))
+    if rgb.getcolors(256) is None:
+        return None
+    exact = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=256)
+    if key is not None:
+        entries = exact.getpalette() or []
+        triples = [tuple(entries[i : i + 3]) for i in range(0, len(entries), 3)]
+        if key in triples:
+            exact.info["transparency"] = triples.index(key)
+    return exact
+
+
+_KEYS = ((255, 0, 254), (1, 254, 3), (254, 1, 2), (3, 2, 253))
 
 
 def flatten(image: Image.Image, colour: tuple[int, int, int]) -> Image.Image:

@@ -27,12 +27,13 @@ from edge.processing.model import SourceInfo
 Box = tuple[float, float, float, float]
 Size = tuple[int, int]
 
-#: The decoder may shrink (JPEG DCT scaling) as long as the result still holds
-#: at least this many pixels per output pixel on each side (libvips' shrink-on-load
-#: rule). The DCT-domain scaler is itself a proper low-pass filter, and the
-#: benchmark's SSIM against a float LANCZOS reference stays within 0.002 of a
-#: full-size LANCZOS resize.
-DRAFT_MARGIN = 1.0
+#: JPEG DCT scaling factor → how many decoded pixels per output pixel (each side)
+#: it must still leave. At 1/2 libjpeg runs a real 4×4 inverse DCT, a good low-pass
+#: filter, so decoding down to the output size is enough (libvips' shrink-on-load
+#: rule). At 1/4 and 1/8 it is close to a box average, so LANCZOS gets 2× headroom
+#: (Pillow's ``thumbnail`` margin). With this, SSIM against a float LANCZOS
+#: reference stays within about 0.001 of a full-size LANCZOS resize (benchmark).
+DRAFT_MARGINS: dict[int, float] = {8: 2.0, 4: 2.0, 2: 1.0}
 
 _GRAVITY: dict[Gravity, tuple[float, float]] = {
     "center": (0.5, 0.5), "north": (0.5, 0.0), "northeast": (1.0, 0.0), "east": (1.0, 0.5),
@@ -106,14 +107,14 @@ def make_plan(info: SourceInfo, transform: Transform, limits: Limits = DEFAULT_L
     return Plan(region, box, size, win, t.crop_strategy, t.rotate, canvas, output)
 
 
-def draft_factor(info: SourceInfo, plan: Plan, margin: float = DRAFT_MARGIN) -> int:
-    """Largest JPEG DCT scale (1, 2, 4, 8) that keeps ``margin``× the needed pixels."""
+def draft_factor(info: SourceInfo, plan: Plan) -> int:
+    """Largest JPEG DCT scale (1, 2, 4, 8) that leaves its margin of pixels (``DRAFT_MARGINS``)."""
     if info.format != "jpeg":
         return 1
     bw, bh = plan.box[2] - plan.box[0], plan.box[3] - plan.box[1]
-    ratio = min(bw / (plan.size[0] * margin), bh / (plan.size[1] * margin))
-    for factor in (8, 4, 2):
-        if ratio >= factor:
+    ratio = min(bw / plan.size[0], bh / plan.size[1])
+    for factor, margin in DRAFT_MARGINS.items():
+        if ratio >= factor * margin:
             return factor
     return 1
 
