@@ -364,3 +364,63 @@ def test_origin_path_is_part_of_the_key(
     missing["Records"][0]["cf"]["request"]["origin"]["s3"]["path"] = "/media"
     (passed,) = run(settings, missing)
     assert (passed["uri"], passed["origin"]["s3"]["path"]) == ("/b.jpg", "/media")
+
+
+def test_one_json_log_line_per_invocation(
+    settings: Settings, bucket: str, s3_client: Any, fixtures: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    upload(s3_client, bucket, "log.jpg", fixtures / "hdr.jpg")
+    with caplog.at_level("INFO", logger="tachyon.edge"):
+        run(settings, origin_request(bucket, "/log.jpg", "w=30"), origin_request(bucket, "/log.jpg", "w=30"))
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "tachyon.edge"]
+    assert [line["outcome"] for line in lines] == ["rendered", "hit"]
+    rendered, hit = lines
+    assert rendered["key"] == hit["key"]
+    assert hit["key"].startswith("_derivatives/log.jpg/")
+    assert {"s3_head", "s3_get", "render", "s3_put"} <= set(rendered["ms"])
+    assert set(hit["ms"]) <= {"s3_client", "s3_head"}  # a hit reads no image bytes
+    assert hit["total_ms"] >= hit["ms"]["s3_head"]
+
+
+def test_s3_that_never_answers_times_out_to_fallback(settings: Settings, bucket: str) -> None:
+    """A connection accepted but never answered: bounded by s3_timeout, then the original."""
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        host, port = silent.getsockname()
+        slow = settings.model_copy(update={"s3_endpoint": f"http://{host}:{port}", "s3_timeout": 0.5})
+        began = time.monotonic()
+        (result,) = run(slow, origin_request(bucket, "/t.jpg", "w=10"))
+        elapsed = time.monotonic() - began
+    finally:
+        silent.close()
+    assert (result["uri"], header(result, "x-tachyon-outcome")) == ("/t.jpg", "fallback")
+    assert elapsed < 5
+
+
+def test_invalid_bundled_configuration_passes_requests_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket: str
+) -> None:
+    """A broken config file must not take the site down: requests go to S3 as asked, query cleared."""
+    from edge.config import get_settings
+
+    bad = tmp_path / "tachyon.toml"
+    bad.write_text("fallback_ttl = -5\n")
+    monkeypatch.setenv("TACHYON_CONFIG", str(bad))
+    get_settings.cache_clear()
+    previous = handler._Container.edge
+    handler._Container.edge = None
+    try:
+        result = handler.origin_request(origin_request(bucket, "/a.jpg", "w=10&acl"), None)
+        response = handler.origin_response(origin_response({"uri": "/a.jpg"}, 200), None)
+    finally:
+        handler._Container.edge = previous
+        monkeypatch.delenv("TACHYON_CONFIG")
+        get_settings.cache_clear()
+    assert (result["uri"], result["querystring"]) == ("/a.jpg", "")
+    assert response["status"] == "200"
+    assert "fallback_ttl" in (handler._Container.settings_error or "")
