@@ -125,6 +125,10 @@ class Edge:
         source = format_of_path(key)
         if source is None:
             return self._pass(request, trace, "not an image path")
+        if request.get("method", "GET") not in ("GET", "HEAD"):
+            return self._pass(request, trace, f"method {request.get('method')}")
+        if not _encodable(key):
+            return self._pass(request, trace, "key is not valid UTF-8")
         try:
             transform = parse_query(query, self.limits)
         except InvalidArgument as invalid:
@@ -252,6 +256,15 @@ class Edge:
             trace.set(reason=repr(error)[:500])
         trace.emit()
         return response
+
+
+def _encodable(key: str) -> bool:
+    """Whether a key is valid UTF-8 text (a ``%FF`` in the URI is not)."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _request_id(event: Any) -> str | None:

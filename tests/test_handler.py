@@ -424,3 +424,15 @@ def test_invalid_bundled_configuration_passes_requests_through(
     assert (result["uri"], result["querystring"]) == ("/a.jpg", "")
     assert response["status"] == "200"
     assert "fallback_ttl" in (handler._Container.settings_error or "")
+
+
+@pytest.mark.parametrize(("uri", "method"), [("/bad%FF.jpg", "GET"), ("/a.jpg", "OPTIONS")])
+def test_unusable_keys_and_methods_pass_through(
+    settings: Settings, bucket: str, s3_client: Any, fixtures: Path, *, uri: str, method: str
+) -> None:
+    upload(s3_client, bucket, "a.jpg", fixtures / "hdr.jpg")  # present: only the method or key stops it
+    event = origin_request(bucket, uri, "w=10")
+    event["Records"][0]["cf"]["request"]["method"] = method
+    (result,) = run(settings, event)
+    assert (result["uri"], result["querystring"]) == (uri, "")
+    assert header(result, "x-tachyon-outcome") == "passthrough"
