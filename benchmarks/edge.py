@@ -182,6 +182,39 @@ def hit_path(hits: int) -> dict[str, float]:
         server.stop()
 
 
+def zip_imports(zipped: Path, runs: int) -> dict[str, float] | None:
+    """Import time of the handler from the unzipped package, with and without its byte-code.
+
+    Run by a Python of the zip's version (python3.12 on PATH), with only the
+    package on sys.path. Lambda's code directory is read-only, so without
+    bundled .pyc files every cold start compiles every module.
+    """
+    import shutil
+    import tempfile
+    import zipfile
+
+    python = shutil.which("python3.12")
+    if python is None or subprocess.run([python, "-V"], capture_output=True, check=False).returncode != 0:
+        return None
+    code = "import sys, time; sys.path.insert(0, {!r}); t = time.perf_counter(); import edge.handler; "
+    code += "print(time.perf_counter() - t)"
+    out: dict[str, list[float]] = {"with .pyc": [], "without .pyc": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "package"
+        with zipfile.ZipFile(zipped) as archive:
+            archive.extractall(folder)
+        bare = Path(tmp) / "bare"
+        shutil.copytree(folder, bare, ignore=shutil.ignore_patterns("__pycache__"))
+        for _ in range(runs):
+            for name, where, flags in (("with .pyc", folder, []), ("without .pyc", bare, ["-B"])):
+                done = subprocess.run(
+                    [python, "-I", "-S", *flags, "-c", code.format(str(where))],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                out[name].append(float(done.stdout.strip().splitlines()[-1]))
+    return {name: statistics.median(values) for name, values in out.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="fresh processes per import measurement")
@@ -200,6 +233,7 @@ def main() -> None:
         / imports["boto3 import + client + CA certificates"],
         "hit": hits,
         "zip_bytes": zipped.stat().st_size if zipped.is_file() else None,
+        "zip_import_s": zip_imports(zipped, args.runs) if zipped.is_file() else None,
         "runs": args.runs,
         "python": sys.version.split()[0],
     }
@@ -222,6 +256,8 @@ def main() -> None:
     ]
     if results["zip_bytes"]:
         rows.append(("dist/edge.zip", f"{results['zip_bytes'] / 1e6:.1f} MB"))
+    for name, value in (results["zip_import_s"] or {}).items():
+        rows.append((f"cold import from the zip, Python 3.12, {name}", f"{value * 1000:.0f} ms"))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value:>10}")
