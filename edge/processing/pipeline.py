@@ -60,7 +60,7 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
             still.append(index)
     if still:
         factor = min(draft_factor(info, plans[i]) for i in still)
-        decoded = decode(source, info, factor)
+        decoded, scale_factor = decode(source, info, factor)
         icc = _bytes(decoded.info.get("icc_profile"))
         exif = _bytes(decoded.info.get("exif"))
         palette = decoded.mode == "P"
@@ -69,7 +69,7 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
                         palette, icc, exif)  # fmt: skip
         for _name, step in DECODE_STEPS:
             base = step(base, first)
-        factors = (base.width / info.width, base.height / info.height)
+        factors = (scale_factor, scale_factor)  # DCT scaling is the same on both axes
         for i in still:
             transform, fmt = jobs[i]
             ctx = Context(info, transform, plans[i], fmt, factors, palette, icc, exif)
