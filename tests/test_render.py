@@ -351,3 +351,18 @@ def test_unscaled_palette_png_stays_pixel_identical() -> None:
     seen = Image.alpha_composite(backdrop, out.convert("RGBA"))  # hidden colours under alpha 0 don't count
     assert seen.tobytes() == Image.alpha_composite(backdrop, original).tobytes()
     assert out.convert("RGBA").getchannel("A").tobytes() == original.getchannel("A").tobytes()
+
+
+def test_dct_scaled_decode_keeps_edges_in_place() -> None:
+    # 899 px at 1/2 decodes to 450 px covering 900: mapping by the size ratio would move
+    # this edge by a quarter of an output pixel; the output must match a full-size resize.
+    image = Image.new("L", (899, 446), 0)
+    image.paste(255, (700, 0, 899, 446))
+    source = encode(image.convert("RGB"), "JPEG", quality=95)
+    transform = parse_query("w=300")
+    assert transform is not None
+    assert decode_pixels(probe(source), transform) == 450 * 223  # decoded at 1/2
+    out = decoded(render_transform(source, transform, "png").data).convert("L")
+    reference = decoded(source).convert("L").resize((300, 149), Image.Resampling.LANCZOS)
+    worst = max(abs(out.getpixel((x, 70)) - reference.getpixel((x, 70))) for x in range(300))  # type: ignore[operator]
+    assert worst <= 8
