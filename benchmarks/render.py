@@ -1,6 +1,7 @@
 """Benchmark of the render core against a naive Pillow path, measured in the same run.
 
-Plain script (no pytest): prints a table and writes ``benchmarks/results/render.json``.
+Plain script (no pytest): prints a table and writes ``benchmarks/results/render.json``
+(``render-quick.json`` with ``--quick``).
 
     .venv/bin/python benchmarks/render.py            # full run (several minutes on 2 cores)
     .venv/bin/python benchmarks/render.py --quick    # CI smoke: the three target cases, fewer repeats
@@ -46,6 +47,7 @@ from edge.processing import make_plan, probe, render_transform  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures"
 RESULTS = ROOT / "benchmarks" / "results" / "render.json"
+QUICK_RESULTS = ROOT / "benchmarks" / "results" / "render-quick.json"  # never overwrites a full run
 WIDTHS = (150, 300, 768, 1024, 2048)
 QUALITY = 82
 TARGETS = {  # (source, query, output) → ceiling of ours/naive CPU ratio, from the issue
@@ -265,7 +267,8 @@ def main() -> None:
                     rows.append(measure(file, source, query, transform, fmt, quick=args.quick))
                     print_row(rows[-1])
     summary = targets(rows)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    results = QUICK_RESULTS if args.quick else RESULTS
+    results.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "python": sys.version.split()[0],
         "pillow": Image.__version__,
@@ -273,13 +276,13 @@ def main() -> None:
         "quick": args.quick,
         "note": "CPU ms are medians of process_time; RSS is one render in a fresh interpreter.",
     }
-    RESULTS.write_text(json.dumps({"meta": meta, "targets": summary, "rows": rows}, indent=2))
+    results.write_text(json.dumps({"meta": meta, "targets": summary, "rows": rows}, indent=2))
     print()
     for line in summary:
         print(
             f"{'PASS' if line['met'] else 'MISS'}  {line['what']}: {line['value']} (target {line['target']})"
         )
-    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    print(f"\nwrote {results.relative_to(ROOT)}")
 
 
 def measure(
