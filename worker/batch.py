@@ -35,7 +35,7 @@ from edge.config import BATCH_QUEUE
 from edge.formats import format_of_path
 from worker.app import app, settings
 from worker.render import Result, render_original
-from worker.storage import TransientError, list_pages, lock_client, s3_client
+from worker.storage import RETRY_POLICY, TransientError, list_pages, lock_client, s3_client
 
 log = logging.getLogger("tachyon.worker")
 
@@ -198,18 +198,10 @@ class _BatchTask(Task):  # type: ignore[misc]
         record(lock_client(settings()), kwargs.get("run"), str(kwargs.get("original_key")), results)
 
 
-_RETRY: dict[str, Any] = {
-    "autoretry_for": (TransientError,),
-    "retry_backoff": 2,
-    "retry_backoff_max": 120,
-    "retry_jitter": True,
-    "max_retries": 6,
-    "acks_late": True,
-}
-
-
 @app.task(  # type: ignore[untyped-decorator]
-    name=REPROCESS_TASK, base=_BatchTask, **{**_RETRY, "autoretry_for": (TransientError, OperationalError)}
+    name=REPROCESS_TASK,
+    base=_BatchTask,
+    **{**RETRY_POLICY, "autoretry_for": (TransientError, OperationalError)},
 )
 def reprocess(
     bucket: str, prefix: str, queries: list[str], run: str | None = None, start_after: str | None = None
@@ -242,7 +234,7 @@ def reprocess(
     return sent
 
 
-@app.task(name=BATCH_RENDER_TASK, base=_BatchTask, **_RETRY)  # type: ignore[untyped-decorator]
+@app.task(name=BATCH_RENDER_TASK, base=_BatchTask, **RETRY_POLICY)  # type: ignore[untyped-decorator]
 def render_batch(bucket: str, original_key: str, queries: list[str], run: str | None = None) -> int:
     """Render every argument set of one original from one download; returns how many were rendered."""
     config = settings()

@@ -22,20 +22,12 @@ from edge.config import Settings
 from edge.formats import format_of_path
 from edge.keys import original_prefix
 from worker.app import app, settings
-from worker.storage import TransientError, delete_keys, list_pages, s3_client
+from worker.storage import RETRY_POLICY, delete_keys, list_pages, s3_client
 
 log = logging.getLogger("tachyon.worker")
 
 PURGE_TASK = "tachyon.purge"
 S3_EVENT_TASK = "tachyon.s3_event"
-_RETRY: dict[str, Any] = {
-    "autoretry_for": (TransientError,),
-    "retry_backoff": 2,
-    "retry_backoff_max": 120,
-    "retry_jitter": True,
-    "max_retries": 6,
-    "acks_late": True,
-}
 
 
 def purge_original(config: Settings, bucket: str, original_key: str) -> int:
@@ -71,13 +63,13 @@ def originals_in_event(event: Mapping[str, Any], derivative_prefix: str) -> list
     return found
 
 
-@app.task(name=PURGE_TASK, **_RETRY)  # type: ignore[untyped-decorator]
+@app.task(name=PURGE_TASK, **RETRY_POLICY)  # type: ignore[untyped-decorator]
 def purge(bucket: str, original_key: str) -> int:
     """Delete every derivative of one original."""
     return purge_original(settings(), bucket, original_key)
 
 
-@app.task(name=S3_EVENT_TASK, **_RETRY)  # type: ignore[untyped-decorator]
+@app.task(name=S3_EVENT_TASK, **RETRY_POLICY)  # type: ignore[untyped-decorator]
 def s3_event(event: dict[str, Any]) -> int:
     """Purge the derivatives of the originals an S3 event notification names."""
     config = settings()

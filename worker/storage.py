@@ -62,6 +62,18 @@ class TransientError(Exception):
     """An S3 or Redis failure that a later attempt may not meet."""
 
 
+#: How every task retries a ``TransientError``: exponential backoff with jitter, bounded.
+MAX_RETRIES = 6
+RETRY_POLICY: dict[str, Any] = {
+    "autoretry_for": (TransientError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": MAX_RETRIES,
+    "acks_late": True,
+}
+
+
 class OriginalMissing(Exception):
     """The original is not (or no longer) in the bucket."""
 

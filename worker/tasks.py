@@ -28,10 +28,9 @@ from edge.errors import InvalidArgument
 from edge.jobs import RenderJob, failed_key, job_token, pending_key
 from worker.app import app, settings
 from worker.render import Result, render_original
-from worker.storage import TransientError, lock_client
+from worker.storage import RETRY_POLICY, TransientError, lock_client
 
 log = logging.getLogger("tachyon.worker")
-MAX_RETRIES = 6
 
 
 def token_of(job: RenderJob) -> str | None:
@@ -75,12 +74,7 @@ class RenderTask(Task):  # type: ignore[misc]
     name=RENDER_TASK,
     base=RenderTask,
     bind=True,
-    autoretry_for=(TransientError,),
-    retry_backoff=2,
-    retry_backoff_max=120,
-    retry_jitter=True,
-    max_retries=MAX_RETRIES,
-    acks_late=True,
+    **RETRY_POLICY,
 )
 def render(self: Task, **kwargs: Any) -> str:
     """Make one derivative the edge asked for; returns the outcome."""
