@@ -40,7 +40,6 @@ REQUIREMENTS = (
     "pillow",
     "pydantic-settings",
     "pydantic",
-    "aiobotocore",
     "botocore",
     "redis",
     "celery[redis]",

@@ -44,7 +44,7 @@ def dev(  # noqa: PLR0917 — one parameter per click option
     from edge.local.server import CannotListen, plan, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("werkzeug", "botocore", "celery", "kombu", "aiobotocore"):
+    for noisy in ("werkzeug", "botocore", "celery", "kombu"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # memory:// has no host, and kombu says so on every connection.
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)
