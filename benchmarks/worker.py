@@ -101,23 +101,24 @@ def renders_per_second(
     env = {"TACHYON_BROKER_URL": broker, "TACHYON_S3_ENDPOINT": endpoint, "TACHYON_LOCK_URL": ""}
     with running_worker(env, queues=("derivatives",), concurrency=processes):
         edge = Celery("edge", broker=broker)
+
+        def send(widths: range) -> list[str]:
+            """Enqueue one render per width exactly as the edge does; returns the pending keys."""
+            pending = []
+            for width in widths:
+                query = f"w={width}"
+                token = job_token(bucket, key, parse_query(query), None, DEFAULT_PREFIX)  # type: ignore[arg-type]
+                locks.set(pending_key(token), "1")
+                job = RenderJob(bucket, key, query).to_kwargs()
+                edge.send_task(RENDER_TASK, kwargs=job, queue="derivatives")
+                pending.append(pending_key(token))
+            return pending
+
         # Warm-up: one job per process (imports, first S3 connection).
-        tokens = []
-        for width in range(100, 100 + processes):
-            query = f"w={width}"
-            token = job_token(bucket, key, parse_query(query), None, DEFAULT_PREFIX)  # type: ignore[arg-type]
-            locks.set(pending_key(token), "1")
-            edge.send_task(RENDER_TASK, kwargs=RenderJob(bucket, key, query).to_kwargs(), queue="derivatives")
-            tokens.append(pending_key(token))
-        wait_for(lambda: not locks.exists(*tokens), 120, what="warm-up")
-        tokens = []
+        warm = send(range(100, 100 + processes))
+        wait_for(lambda: not locks.exists(*warm), 120, what="warm-up")
         started = time.perf_counter()
-        for width in range(600, 600 + jobs):
-            query = f"w={width}"
-            token = job_token(bucket, key, parse_query(query), None, DEFAULT_PREFIX)  # type: ignore[arg-type]
-            locks.set(pending_key(token), "1")
-            edge.send_task(RENDER_TASK, kwargs=RenderJob(bucket, key, query).to_kwargs(), queue="derivatives")
-            tokens.append(pending_key(token))
+        tokens = send(range(600, 600 + jobs))
         wait_for(lambda: not locks.exists(*tokens), 600, interval=0.02, what="all renders")
         elapsed = time.perf_counter() - started
         edge.close()
