@@ -249,7 +249,8 @@ class Edge:
             outcome = events.header(request, OUTCOME_HEADER) or PASSTHROUGH
             status = str(response.get("status", ""))
             trace.set(outcome=outcome, uri=request.get("uri"), status=status)
-            if outcome in SHORT_LIVED and status.startswith("2"):
+            # 304 too: CloudFront revalidates an expired fallback and takes the lifetime from the 304.
+            if outcome in SHORT_LIVED and (status.startswith("2") or status == "304"):
                 events.set_header(response, "Cache-Control", f"public, max-age={self.settings.fallback_ttl}")
             events.set_header(response, "X-Tachyon", outcome)
         except Exception as error:  # a response we cannot read is returned as it came

@@ -317,6 +317,17 @@ def test_origin_response_short_ttl_for_fallback_untouched_hit(settings: Settings
     assert header(out[4], "content-length") == "2456301"  # other headers kept
 
 
+def test_fallback_revalidated_with_304_keeps_the_short_ttl(settings: Settings) -> None:
+    # When a cached fallback expires, CloudFront revalidates it with If-None-Match; while the
+    # job is still queued S3 answers 304, and CloudFront refreshes the object's lifetime from
+    # that response: without the short Cache-Control the original would stay for the default TTL.
+    forwarded = origin_request("b", "/a.jpg")["Records"][0]["cf"]["request"]
+    forwarded["headers"]["x-tachyon-outcome"] = [{"key": "X-Tachyon-Outcome", "value": "queued"}]
+    (out,) = run(settings, origin_response(forwarded, 304), trigger="origin_response")
+    assert out["status"] == "304"
+    assert header(out, "cache-control") == "public, max-age=10"
+
+
 def test_fallback_ttl_is_configurable(settings: Settings) -> None:
     forwarded = origin_request("b", "/a.jpg")["Records"][0]["cf"]["request"]
     forwarded["headers"]["x-tachyon-outcome"] = [{"key": "X-Tachyon-Outcome", "value": "fallback"}]
