@@ -119,6 +119,16 @@ def test_sequential_jpeg_with_an_exif_thumbnail_counts_one_scan() -> None:
     assert jpeg_scans(source[:2] + app1 + source[2:]) == 1
 
 
+def test_jpeg_with_extraneous_bytes_between_segments_is_rendered() -> None:
+    # libjpeg skips stray bytes before a marker ("Corrupt JPEG data: 2 extraneous bytes
+    # before marker"), so browsers show such files; the scan count must skip them too.
+    source = jpeg_bytes()
+    after_app0 = 4 + struct.unpack(">H", source[4:6])[0]
+    padded = source[:after_app0] + b"\x00\x00" + source[after_app0:]
+    assert jpeg_scans(padded) == 1
+    assert render(padded, "w=32").width == 32
+
+
 def test_animation_limits(fixtures: Path) -> None:
     source = (fixtures / "animated.gif").read_bytes()  # 48 frames of 256×256
     with pytest.raises(ImageRefused, match="more than 10 frames"):

@@ -65,8 +65,11 @@ def jpeg_scans(source: bytes) -> int:
     pos, end = 2, len(source)
     progressive = False
     while pos + 4 <= end:
-        if source[pos] != 0xFF:
-            raise ImageRefused("corrupt JPEG: a header segment is damaged")
+        if source[pos] != 0xFF:  # stray bytes before a marker: libjpeg skips them, so do we
+            pos = source.find(b"\xff", pos)
+            if pos < 0:
+                return 0
+            continue
         marker = source[pos + 1]
         if marker == 0xFF:
             pos += 1
