@@ -241,7 +241,7 @@ def _region(value: str) -> Region:
         if not _NUMBER.match(number):
             raise InvalidArgument("crop", reason)
         amount = float(number)
-        if (not pixels and amount > 100) or (i >= 2 and amount <= 0):
+        if not math.isfinite(amount) or (not pixels and amount > 100) or (i >= 2 and amount <= 0):
             raise InvalidArgument("crop", reason)
         lengths.append(Length(round(amount, 4), pixels))
     return (lengths[0], lengths[1], lengths[2], lengths[3])

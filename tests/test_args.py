@@ -112,6 +112,7 @@ def test_rotation_and_flags() -> None:
         ("crop=1,2,3", "crop"),
         ("crop=10,10,0,50", "crop"),
         ("crop=10,10,150,50", "crop"),
+        ("crop=0px,0px," + "9" * 400 + "px,10px", "crop"),  # a float that overflows to inf
         ("quality=0", "quality"),
         ("quality=101", "quality"),
         ("zoom=0", "zoom"),
