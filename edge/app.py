@@ -36,7 +36,7 @@ from edge.events import DIAGNOSTIC_HEADER, OUTCOME_HEADER, MalformedEvent, Reque
 from edge.formats import candidate_formats, format_of_path, output_format
 from edge.jobs import RenderJob, job_token
 from edge.keys import derivative_key
-from edge.objects import is_fresh, put_fields
+from edge.objects import is_fresh, normalise_etag, put_fields
 from edge.policy import by_image, by_size
 from edge.queue import JobQueue, QueueError
 from edge.storage import S3Storage, StorageError
@@ -200,7 +200,7 @@ class Edge:
             raise Fallback(decision.reason)
 
         token = job_token(bucket, key, transform, ask.accept, prefix)
-        job = RenderJob(bucket, key, ask.query, ask.accept)
+        job = RenderJob(bucket, key, ask.query, ask.accept, normalise_etag(original.etag) or None)
         try:
             with trace.step("enqueue"):
                 enqueued, why = await self.queue.enqueue(job, token)

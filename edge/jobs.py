@@ -11,6 +11,7 @@ pending key (one enqueue per derivative while it waits) and the failure key
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ class RenderJob:
     original_key: str
     query: str
     accept: str | None = None  # the Accept value used for auto-format, if on
+    etag: str | None = None  # the original's ETag when the edge enqueued (normalised)
 
     def to_kwargs(self) -> dict[str, Any]:
         """The task's keyword arguments (JSON-serialisable)."""
@@ -40,6 +42,7 @@ class RenderJob:
             original_key=str(kwargs["original_key"]),
             query=str(kwargs.get("query", "")),
             accept=kwargs.get("accept"),
+            etag=kwargs.get("etag"),
         )
 
 
@@ -58,3 +61,31 @@ def pending_key(token: str) -> str:
 def failed_key(token: str) -> str:
     """Redis key holding the reason a job gave up (the edge stops enqueueing it meanwhile)."""
     return f"tachyon:failed:{token}"
+
+
+def attempts_key(token: str) -> str:
+    """Redis key counting renders of a job that started and never came back (process killed)."""
+    return f"tachyon:attempts:{token}"
+
+
+def failure_record(etag: str | None, reason: str) -> str:
+    """The value stored under ``failed_key``: why, and for which version of the original."""
+    return json.dumps({"etag": etag, "reason": reason[:1000]})
+
+
+def failure_reason(record: bytes | str, etag: str | None) -> str | None:
+    """The reason a job gave up, if the record is about this version of the original.
+
+    A record made for another ETag is stale: the original was replaced since,
+    and the new one deserves a render. A record without an ETag applies to any.
+    """
+    try:
+        value = json.loads(record)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        return record.decode("utf-8", "replace") if isinstance(record, bytes) else record
+    recorded = value.get("etag")
+    if recorded and etag and recorded != etag:
+        return None
+    return str(value.get("reason", ""))

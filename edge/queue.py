@@ -26,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from edge.config import LIVE_QUEUE, RENDER_TASK
-from edge.jobs import RenderJob, failed_key, pending_key
+from edge.jobs import RenderJob, failed_key, failure_reason, pending_key
 
 if TYPE_CHECKING:
     from edge.config import Settings
@@ -108,7 +108,10 @@ class JobQueue:
             else:
                 failed = await redis.get(failed_key(token))
                 if failed is not None:
-                    return "failed", "worker gave up: " + failed.decode("utf-8", "replace")[:200]
+                    reason = failure_reason(failed, job.etag)
+                    if reason is not None:
+                        return "failed", "worker gave up: " + reason[:200]
+                    await redis.delete(failed_key(token))  # about a replaced original
                 claimed = await redis.set(pending_key(token), b"1", nx=True, ex=self._settings.pending_ttl)
                 if not claimed:
                     return "pending", "a job for this derivative is pending"

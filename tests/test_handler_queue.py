@@ -15,7 +15,7 @@ from cf_events import header, origin_request
 from edge.app import Edge
 from edge.args import parse_query
 from edge.config import LIVE_QUEUE, RENDER_TASK, Settings
-from edge.jobs import failed_key, job_token, pending_key
+from edge.jobs import failed_key, failure_record, job_token, pending_key
 
 
 @pytest.fixture
@@ -70,10 +70,13 @@ def test_large_original_is_queued_once_and_served_meanwhile(
         assert header(result, "x-tachyon-outcome") == "queued"
     assert broker.llen(LIVE_QUEUE) == 1
     (message,) = messages(broker)
+    etag = s3_client.head_object(Bucket=bucket, Key="big/humans.png")["ETag"].strip('"')
     assert message == {
         "task": RENDER_TASK,
-        "kwargs": {"bucket": bucket, "original_key": "big/humans.png", "query": query, "accept": None},
-    }
+        "kwargs": {
+            "bucket": bucket, "original_key": "big/humans.png", "query": query, "accept": None, "etag": etag,
+        },
+    }  # fmt: skip
     token = job_token(bucket, "big/humans.png", parse_query(query), None, settings.derivative_prefix)  # type: ignore[arg-type]
     assert 0 < broker.ttl(pending_key(token)) <= settings.pending_ttl
     assert [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket)["Contents"]] == ["big/humans.png"]
@@ -154,3 +157,22 @@ def test_without_a_lock_store_dedupes_in_process(
         assert message.payload[1]["original_key"] == "mem.png"
         message.ack()
         assert queue.qsize() == 0
+
+
+def test_a_failure_recorded_for_a_replaced_original_does_not_block_the_new_one(
+    settings: Settings, bucket: str, s3_client: Any, fixtures: Path, broker: redis.Redis
+) -> None:
+    """The worker gave up on the old bytes; a fixed upload under the same key is queued again."""
+    put(s3_client, bucket, "fixed.png", fixtures / "humans.png")
+    old_etag = s3_client.head_object(Bucket=bucket, Key="fixed.png")["ETag"].strip('"')
+    token = job_token(bucket, "fixed.png", parse_query("w=10"), None, settings.derivative_prefix)  # type: ignore[arg-type]
+    broker.set(failed_key(token), failure_record(old_etag, "corrupt image"))
+    (before,) = gather(settings, origin_request(bucket, "/fixed.png", "w=10"))
+    assert header(before, "x-tachyon-outcome") == "fallback"
+    assert broker.llen(LIVE_QUEUE) == 0
+
+    s3_client.put_object(Bucket=bucket, Key="fixed.png", Body=(fixtures / "humans.png").read_bytes() + b"\0")
+    (after,) = gather(settings, origin_request(bucket, "/fixed.png", "w=10"))
+    assert (after["uri"], header(after, "x-tachyon-outcome")) == ("/fixed.png", "queued")
+    assert broker.llen(LIVE_QUEUE) == 1
+    assert not broker.exists(failed_key(token))

@@ -10,7 +10,10 @@ instead of task_time_limit + 60 s; the restarted worker then renders it again.
 from __future__ import annotations
 
 import io
+import os
+import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +24,9 @@ from worker_process import running_worker, wait_for
 
 from edge.args import parse_query
 from edge.config import RENDER_TASK
-from edge.jobs import RenderJob, job_token, pending_key
+from edge.jobs import RenderJob, attempts_key, failed_key, failure_reason, job_token, pending_key
 from edge.keys import DEFAULT_PREFIX, derivative_key
+from worker.tasks import MAX_KILLED
 
 pytestmark = pytest.mark.slow
 QUERY = "w=4900&format=png"  # a ~24 MP PNG of noise: seconds to encode, a wide window to kill in
@@ -80,3 +84,41 @@ def test_sigkill_mid_render_then_restart_completes_the_derivative(
         image.load()  # decodes completely: not a partial object
         assert image.size == (4900, 4900)
     assert locks.hlen("unacked") == 0
+
+
+def test_a_render_killed_again_and_again_is_given_up_with_a_reason(
+    redis_url: str, s3_endpoint: str, s3_client: Any, bucket: str
+) -> None:
+    """A poisonous original (one whose render gets the pool process OOM-killed) is not retried forever.
+
+    Each SIGKILL of the pool process puts the message back (late ack +
+    reject_on_worker_lost); after ``MAX_KILLED`` killed starts the next start
+    records why and stops, so the edge serves the original without enqueueing it.
+    """
+    key = "huge/poison.jpg"
+    s3_client.put_object(Bucket=bucket, Key=key, Body=big_jpeg())
+    transform = parse_query(QUERY)
+    assert transform is not None
+    token = job_token(bucket, key, transform, None, DEFAULT_PREFIX)
+    locks = redis.Redis.from_url(redis_url)
+    env = {"TACHYON_BROKER_URL": redis_url, "TACHYON_S3_ENDPOINT": s3_endpoint, "TACHYON_LOCK_URL": ""}
+    with running_worker(env, concurrency=1) as worker:
+        locks.set(pending_key(token), "1", ex=300)
+        edge = Celery("edge", broker=redis_url)
+        edge.send_task(RENDER_TASK, kwargs=RenderJob(bucket, key, QUERY).to_kwargs(), queue="derivatives")
+        edge.close()
+        for attempt in range(1, MAX_KILLED + 1):
+            wait_for(lambda n=attempt: locks.get(attempts_key(token)) == str(n).encode(), 60,  # type: ignore[misc]
+                     what=f"start {attempt}")  # fmt: skip
+            time.sleep(0.5)  # decoding now
+            children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+            assert children, "no pool process to kill"
+            for child in children:
+                os.kill(int(child), signal.SIGKILL)  # what the kernel's OOM killer does
+        wait_for(lambda: locks.exists(failed_key(token)) == 1, 60, what="failure recorded")
+    record = locks.get(failed_key(token))
+    assert record is not None
+    assert f"killed {MAX_KILLED} times" in (failure_reason(record, None) or "")
+    assert not locks.exists(pending_key(token))
+    assert not locks.exists(attempts_key(token))
+    assert s3_client.list_objects_v2(Bucket=bucket, Prefix="_derivatives/").get("KeyCount", 0) == 0

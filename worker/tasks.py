@@ -25,12 +25,15 @@ from celery.exceptions import SoftTimeLimitExceeded
 from edge.args import parse_query
 from edge.config import RENDER_TASK
 from edge.errors import InvalidArgument
-from edge.jobs import RenderJob, failed_key, job_token, pending_key
+from edge.jobs import RenderJob, attempts_key, failed_key, failure_record, job_token, pending_key
 from worker.app import app, settings
 from worker.render import Result, render_original
 from worker.storage import RETRY_POLICY, TransientError, lock_client
 
 log = logging.getLogger("tachyon.worker")
+
+#: Starts of one job that may die without finishing before it is recorded as failed.
+MAX_KILLED = 3
 
 
 def token_of(job: RenderJob) -> str | None:
@@ -52,9 +55,36 @@ def finish(job: RenderJob, reason: str | None) -> None:
         return
     pipe = redis.pipeline(transaction=False)
     if reason is not None:
-        pipe.set(failed_key(token), reason[:1000], ex=settings().failure_ttl)
-    pipe.delete(pending_key(token))
+        pipe.set(failed_key(token), failure_record(job.etag, reason), ex=settings().failure_ttl)
+    pipe.delete(pending_key(token), attempts_key(token))
     pipe.execute()
+
+
+def forget_start(job: RenderJob) -> None:
+    """Drop the count of killed starts: this start ended normally."""
+    token = token_of(job)
+    redis = lock_client(settings())
+    if token is not None and redis is not None:
+        redis.delete(attempts_key(token))
+
+
+def killed_too_often(job: RenderJob) -> bool:
+    """Count this start; True once earlier starts of the job were killed ``MAX_KILLED`` times.
+
+    A render whose process dies (out of memory, the hard time limit) never
+    reaches ``finish``: with late acknowledgement and ``reject_on_worker_lost``
+    the message comes back, or the edge enqueues it again after ``pending_ttl``.
+    Without this count one poisonous original would be rendered forever.
+    """
+    token = token_of(job)
+    redis = lock_client(settings())
+    if token is None or redis is None:
+        return False
+    pipe = redis.pipeline(transaction=False)
+    pipe.incr(attempts_key(token))
+    pipe.expire(attempts_key(token), settings().failure_ttl)
+    started, _ = pipe.execute()
+    return int(started) > MAX_KILLED
 
 
 class RenderTask(Task):  # type: ignore[misc]
@@ -80,11 +110,19 @@ def render(self: Task, **kwargs: Any) -> str:
     """Make one derivative the edge asked for; returns the outcome."""
     job = RenderJob.from_kwargs(kwargs)
     config = settings()
+    if killed_too_often(job):
+        reason = f"the render was killed {MAX_KILLED} times (out of memory, or past the hard time limit)"
+        log.error("not rendering %s?%s: %s", job.original_key, job.query, reason)
+        finish(job, reason)
+        return "failed"
     try:
         [result] = render_original(config, job.bucket, job.original_key, [job.query], accept=job.accept)
     except SoftTimeLimitExceeded:
         limit = config.task_soft_time_limit
         result = Result(job.query, "failed", reason=f"render took longer than {limit} s")
+    except BaseException:
+        forget_start(job)  # it ended in Python (a retry, an error): not a killed process
+        raise
     if result.outcome == "failed":
         log.warning("not rendering %s?%s: %s", job.original_key, job.query, result.reason)
     else:
