@@ -38,9 +38,13 @@ def _get() -> dict[str, Any]:
         if _port() is None:
             return {}
         try:
-            from prometheus_client import Counter, Histogram
+            from prometheus_client import Counter, Histogram, values
         except ImportError:
             return {}
+        # prometheus_client picks its value store when first imported, and the celery
+        # command may import it before ``worker_init`` names the directory (Flower's
+        # command plugin does): pick again, now that the directory is set.
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         _metrics.update(
             {
                 "seconds": Histogram(
