@@ -40,22 +40,23 @@ def cf_record(event: Any) -> dict[str, Any]:
     return cf
 
 
-def find_request(event: Any) -> Request | None:
-    """The request of an event if there is one, without judging the rest of it."""
+def _part(event: Any, name: str) -> dict[str, Any] | None:
+    """``Records[0].cf.<name>`` if it is there and a dict, without judging the rest."""
     try:
-        request = cf_record(event).get("request")
+        part = cf_record(event).get(name)
     except MalformedEvent:
         return None
-    return request if isinstance(request, dict) else None
+    return part if isinstance(part, dict) else None
+
+
+def find_request(event: Any) -> Request | None:
+    """The request of an event if there is one, without judging the rest of it."""
+    return _part(event, "request")
 
 
 def find_response(event: Any) -> Response | None:
     """The origin's response of an origin-response event if there is one."""
-    try:
-        response = cf_record(event).get("response")
-    except MalformedEvent:
-        return None
-    return response if isinstance(response, dict) else None
+    return _part(event, "response")
 
 
 def header(message: dict[str, Any], name: str) -> str | None:

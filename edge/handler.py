@@ -70,26 +70,26 @@ def _unconfigured(event: Any, trigger: str) -> dict[str, Any]:
     return found or events.generated(400, "Bad Request", "Bad request", {"Content-Type": "text/plain"})
 
 
-def origin_request(event: Any, context: Any = None) -> dict[str, Any]:
-    """Lambda@Edge origin-request trigger."""
+def _invoke(trigger: str, event: Any) -> dict[str, Any]:
+    """Run one trigger of the module's Edge on the module's loop; never raises."""
     edge = _load()
     if edge is None:
-        return _unconfigured(event, "origin-request")
+        return _unconfigured(event, trigger)
+    method = edge.origin_request if trigger == "origin-request" else edge.origin_response
     try:
-        return _loop.run_until_complete(edge.origin_request(event))
+        return _loop.run_until_complete(method(event))
     except Exception:  # Edge never raises; this guards the loop itself
-        return _unconfigured(event, "origin-request")
+        return _unconfigured(event, trigger)
+
+
+def origin_request(event: Any, context: Any = None) -> dict[str, Any]:
+    """Lambda@Edge origin-request trigger."""
+    return _invoke("origin-request", event)
 
 
 def origin_response(event: Any, context: Any = None) -> dict[str, Any]:
     """Lambda@Edge origin-response trigger."""
-    edge = _load()
-    if edge is None:
-        return _unconfigured(event, "origin-response")
-    try:
-        return _loop.run_until_complete(edge.origin_response(event))
-    except Exception:
-        return _unconfigured(event, "origin-response")
+    return _invoke("origin-response", event)
 
 
 _load()

@@ -47,12 +47,18 @@ def token_of(job: RenderJob) -> str | None:
     return job_token(job.bucket, job.original_key, transform, job.accept, settings().derivative_prefix)
 
 
-def finish(job: RenderJob, reason: str | None) -> None:
-    """Release the pending key; with a reason, record the failure first (same round trip)."""
+def _keys_of(job: RenderJob) -> tuple[Any, str] | None:
+    """The lock store and the job's token, or None when either is missing (no bookkeeping)."""
     token = token_of(job)
     redis = lock_client(settings())
-    if token is None or redis is None:
+    return None if token is None or redis is None else (redis, token)
+
+
+def finish(job: RenderJob, reason: str | None) -> None:
+    """Release the pending key; with a reason, record the failure first (same round trip)."""
+    if (found := _keys_of(job)) is None:
         return
+    redis, token = found
     pipe = redis.pipeline(transaction=False)
     if reason is not None:
         pipe.set(failed_key(token), failure_record(job.etag, reason), ex=settings().failure_ttl)
@@ -62,9 +68,8 @@ def finish(job: RenderJob, reason: str | None) -> None:
 
 def forget_start(job: RenderJob) -> None:
     """Drop the count of killed starts: this start ended normally."""
-    token = token_of(job)
-    redis = lock_client(settings())
-    if token is not None and redis is not None:
+    if (found := _keys_of(job)) is not None:
+        redis, token = found
         redis.delete(attempts_key(token))
 
 
@@ -76,10 +81,9 @@ def killed_too_often(job: RenderJob) -> bool:
     the message comes back, or the edge enqueues it again after ``pending_ttl``.
     Without this count one poisonous original would be rendered forever.
     """
-    token = token_of(job)
-    redis = lock_client(settings())
-    if token is None or redis is None:
+    if (found := _keys_of(job)) is None:
         return False
+    redis, token = found
     pipe = redis.pipeline(transaction=False)
     pipe.incr(attempts_key(token))
     pipe.expire(attempts_key(token), settings().failure_ttl)
