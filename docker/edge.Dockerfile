@@ -17,8 +17,10 @@ COPY docker/constraints.txt docker/constraints.txt
 RUN pip install --requirement docker/constraints.txt
 
 COPY pyproject.toml README.md ./
+COPY core core
 COPY edge edge
 COPY worker worker
+COPY cli cli
 RUN pip install --no-deps --constraint docker/constraints.txt . \
     && pip check
 

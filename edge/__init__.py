@@ -1,23 +1,7 @@
-"""Tachyon Edge: on-demand image derivatives for S3 behind CloudFront.
+"""The Lambda@Edge side: the origin-request / origin-response flow and its adapters.
 
-``edge.render(source, query, accept=None)`` is the library entry point; the
-Lambda@Edge handlers live in ``edge.handler``. Pillow is imported only when
-something is rendered, so importing ``edge`` stays cheap on the hit path.
+``edge.handler`` holds the two Lambda entry points, ``edge.flow`` the flow they
+run, and ``events``, ``s3``, ``queue`` and ``trace`` the thin adapters around the
+derivative core (``core``). ``edge.local`` is the local CloudFront that runs the
+same flow on a laptop. See docs/edge.md.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from edge.processing import Rendered, render
-
-__all__ = ["Rendered", "render"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from edge import processing
-
-        return getattr(processing, name)
-    raise AttributeError(name)

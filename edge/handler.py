@@ -2,12 +2,12 @@
 
 Lambda runs one invocation at a time per container, and keeps the container
 (and this module's globals) between invocations. So the module holds one
-``Edge`` built from ``get_settings()`` (the bundled ``edge/tachyon.toml``: Lambda@Edge
+``Edge`` built from ``get_settings()`` (the bundled ``core/tachyon.toml``: Lambda@Edge
 has no environment variables) and one event loop, reused by every invocation;
 the S3 and Redis clients made inside that loop are reused with it.
 
 ``configure(settings)`` swaps the module's ``Edge`` (tests, local use). The
-async ``Edge`` itself (``edge.app``) is what a long-running server should use.
+async ``Edge`` itself (``edge.flow``) is what a long-running server should use.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from core.settings import get_settings
 from edge import events
-from edge.app import Edge
-from edge.config import get_settings
+from edge.flow import Edge
 from edge.trace import Trace
 
 if TYPE_CHECKING:
-    from edge.config import Settings
+    from core.settings import Settings
 
 __all__ = ["Edge", "configure", "origin_request", "origin_response"]
 

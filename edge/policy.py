@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from edge.args import Transform
-    from edge.config import Settings
-    from edge.processing import SourceInfo
+    from core.args import Transform
+    from core.processing import SourceInfo
+    from core.settings import Settings
 
 Action = Literal["render", "queue", "refuse"]
 
@@ -42,7 +42,7 @@ def by_size(content_length: int | None, settings: Settings) -> Decision | None:
 
 def by_image(info: SourceInfo, transform: Transform, settings: Settings) -> Decision:
     """Decide from the original's header (``probe``), before decoding it."""
-    from edge.processing import decode_pixels
+    from core.processing import decode_pixels
 
     if info.animated:
         return Decision("queue", f"animated ({info.frames} frames)")

@@ -25,11 +25,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
-from edge.config import LIVE_QUEUE, RENDER_TASK
-from edge.jobs import RenderJob, failed_key, failure_reason, pending_key
+from core.jobs import RenderJob, failed_key, failure_reason, pending_key
+from core.settings import LIVE_QUEUE, RENDER_TASK
 
 if TYPE_CHECKING:
-    from edge.config import Settings
+    from core.settings import Settings
 
 Enqueued = Literal["queued", "pending", "failed"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edge.args import Length, Transform, parse_query, zoom_quality
-from edge.errors import InvalidArgument
-from edge.limits import Limits
+from core.args import Length, Transform, parse_query, zoom_quality
+from core.errors import InvalidArgument
+from core.limits import Limits
 
 
 def test_no_recognised_argument_means_pass_through() -> None:

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from PIL import Image
 from worker_process import WorkerProcess, running_worker
 
-from edge.commands import main
-from edge.keys import DEFAULT_PREFIX
+from cli import main
+from core.keys import DEFAULT_PREFIX
 
 pytestmark = pytest.mark.slow
 ORIGINALS = 1000

@@ -25,8 +25,8 @@ import redis
 from click.testing import CliRunner
 from PIL import Image
 
-from edge.commands.build import build_lambda
-from edge.config import LIVE_QUEUE
+from cli.build import build_lambda
+from core.settings import LIVE_QUEUE
 
 pytestmark = pytest.mark.slow
 
@@ -76,12 +76,12 @@ def test_zip_holds_the_edge_and_its_config_only(package: dict[str, Any]) -> None
     assert size < 50 * 1024 * 1024
     assert f"{size / 1e6:.1f} MB" in package["output"]
     assert (folder / "edge" / "handler.py").is_file()
-    assert (folder / "edge" / "processing" / "__init__.py").is_file()
-    assert "fallback_ttl = 7" in (folder / "edge" / "tachyon.toml").read_text()
+    assert (folder / "core" / "processing" / "__init__.py").is_file()
+    assert "fallback_ttl = 7" in (folder / "core" / "tachyon.toml").read_text()
     for absent in (
         "worker",
+        "cli",
         "tests",
-        "edge/commands",
         "edge/local",
         "botocore/data/ec2",
         "bin",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from edge.args import parse_query
-from edge.keys import derivative_key
+from core.args import parse_query
+from core.keys import derivative_key
 
 COMMAND = Path(sys.executable).with_name("tachyon-edge")
 

@@ -80,7 +80,7 @@ def _supports_json(binary: str) -> bool:
 
 def assert_cli_command(argv: list[str]) -> None:
     """``tachyon-edge <command> [options]`` names a real command and real options."""
-    from edge.commands import main
+    from cli import main
 
     assert argv[0] == "tachyon-edge"
     command = main.commands.get(argv[1])
@@ -131,7 +131,7 @@ def test_compose_references_exist() -> None:
     init = services["minio-init"]
     sources = [str(v["source"] if isinstance(v, dict) else v.split(":")[0]) for v in init["volumes"]]
     samples = Path(sources[0])
-    assert samples.resolve() == (ROOT / "edge/samples").resolve()
+    assert samples.resolve() == (ROOT / "edge/local/samples").resolve()
     assert any(p.suffix == ".jpg" for p in samples.iterdir()), "the samples folder has no images"
     bucket = services["worker"]["environment"]["TACHYON_BUCKET"]
     script = " ".join(init["command"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import Settings
+from core.settings import Settings
 
 
 def test_defaults_run_without_any_file_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -96,7 +96,7 @@ def test_seed_uses_paths_inside_the_folder_as_keys(
 def test_index_page_shows_each_original_with_derivatives(
     s3_endpoint: str, s3_client: Any, bucket: str, redis_url: str, fixtures: Path
 ) -> None:
-    from edge.config import Settings
+    from core.settings import Settings
 
     seed(s3_client, bucket, samples_dir())
     s3_client.put_object(Bucket=bucket, Key="_derivatives/hdr.jpg/w300_q82.r1.jpg", Body=b"x")
@@ -125,7 +125,7 @@ def test_index_page_shows_each_original_with_derivatives(
 def _dev(*args: str, cwd: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TACHYON_")}
     return subprocess.Popen(
-        [sys.executable, "-c", "from edge.commands import main; main()", "dev", *args],
+        [sys.executable, "-c", "from cli import main; main()", "dev", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

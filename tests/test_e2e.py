@@ -26,7 +26,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 from yarl import URL
 
-from edge.config import Settings
+from core.settings import Settings
 from edge.local.cloudfront import LocalCloudFront
 from edge.local.seed import content_type
 from tests.worker_process import WorkerProcess, running_worker
@@ -270,7 +270,7 @@ def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str
 def test_dev_serves_a_sample_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TACHYON_")}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from edge.commands import main; main()", "dev", "--port", "0"],
+        [sys.executable, "-c", "from cli import main; main()", "dev", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from edge.errors import ImageRefused
-from edge.limits import Limits
-from edge.processing import probe, render
-from edge.processing.guards import jpeg_scans
+from core.errors import ImageRefused
+from core.limits import Limits
+from core.processing import probe, render
+from core.processing.guards import jpeg_scans
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:

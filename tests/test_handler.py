@@ -17,11 +17,11 @@ import pytest
 from cf_events import header, origin_request, origin_response, viewer_uri
 from PIL import Image
 
+from core.objects import IMMUTABLE
+from core.settings import Settings
 from edge import handler
-from edge.app import Edge
-from edge.config import Settings
 from edge.events import original_key
-from edge.objects import IMMUTABLE
+from edge.flow import Edge
 
 
 @pytest.fixture
@@ -417,7 +417,7 @@ def test_invalid_bundled_configuration_passes_requests_through(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket: str
 ) -> None:
     """A broken config file must not take the site down: requests go to S3 as asked, query cleared."""
-    from edge.config import get_settings
+    from core.settings import get_settings
 
     bad = tmp_path / "tachyon.toml"
     bad.write_text("fallback_ttl = -5\n")

@@ -12,10 +12,10 @@ import pytest
 import redis
 from cf_events import header, origin_request
 
-from edge.app import Edge
-from edge.args import parse_query
-from edge.config import LIVE_QUEUE, RENDER_TASK, Settings
-from edge.jobs import failed_key, failure_record, job_token, pending_key
+from core.args import parse_query
+from core.jobs import failed_key, failure_record, job_token, pending_key
+from core.settings import LIVE_QUEUE, RENDER_TASK, Settings
+from edge.flow import Edge
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.args import Transform, parse_query
-from edge.formats import candidate_formats, output_format
-from edge.keys import MAX_KEY_BYTES, RENDER_VERSION, derivative_key, original_prefix
+from core.args import Transform, parse_query
+from core.formats import candidate_formats, output_format
+from core.keys import MAX_KEY_BYTES, RENDER_VERSION, derivative_key, original_prefix
 
 ORIGINAL = "uploads/2018/02/photo.jpg"
 

@@ -22,8 +22,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 from yarl import URL
 
-from edge.app import Edge
-from edge.config import Settings
+from core.settings import Settings
+from edge.flow import Edge
 from edge.local.cache import ResponseCache, cache_ttl
 from edge.local.cloudfront import LocalCloudFront, Served, request_event
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from edge.args import parse_query
-from edge.commands import main
-from edge.config import Settings
-from edge.keys import DEFAULT_PREFIX, derivative_key
+from cli import main
+from core.args import parse_query
+from core.keys import DEFAULT_PREFIX, derivative_key
+from core.settings import Settings
 
 
 def put_derivatives(s3: Any, bucket: str, original: str, widths: range) -> list[str]:

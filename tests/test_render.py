@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms
 
-from edge.args import Transform, parse_query
-from edge.errors import ImageRefused
-from edge.limits import Limits
-from edge.processing import decode_pixels, probe, render, render_many, render_transform
+from core.args import Transform, parse_query
+from core.errors import ImageRefused
+from core.limits import Limits
+from core.processing import decode_pixels, probe, render, render_many, render_transform
 
 GPS_IFD = 0x8825
 

@@ -20,11 +20,11 @@ from click.testing import CliRunner
 from PIL import Image
 from worker_process import WorkerProcess, running_worker, wait_for
 
-from edge.args import Transform, parse_query
-from edge.config import RENDER_TASK
-from edge.jobs import RenderJob, failed_key, job_token, pending_key
-from edge.keys import DEFAULT_PREFIX, derivative_key
-from edge.objects import IMMUTABLE, ORIGINAL_ETAG, normalise_etag
+from core.args import Transform, parse_query
+from core.jobs import RenderJob, failed_key, job_token, pending_key
+from core.keys import DEFAULT_PREFIX, derivative_key
+from core.objects import IMMUTABLE, ORIGINAL_ETAG, normalise_etag
+from core.settings import RENDER_TASK
 
 pytestmark = pytest.mark.slow
 
@@ -203,7 +203,7 @@ def test_live_miss_is_not_delayed_by_a_full_batch_queue(
 
 
 def test_worker_health_answers_for_the_running_node(worker: WorkerProcess, redis_url: str) -> None:
-    from edge.commands import main
+    from cli import main
 
     ok = CliRunner().invoke(main, ["worker-health", "--broker", redis_url, "--node", worker.nodename])
     assert ok.exit_code == 0, ok.output

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from PIL import Image
 from worker_process import wait_for
 
-from edge.args import parse_query
-from edge.commands import main
-from edge.config import RENDER_TASK, Settings
-from edge.jobs import RenderJob
-from edge.keys import derivative_key
+from cli import main
+from core.args import parse_query
+from core.jobs import RenderJob
+from core.keys import derivative_key
+from core.settings import RENDER_TASK, Settings
 
 
 def test_queue_depth_prints_waiting_messages_per_queue(redis_url: str) -> None:

@@ -13,10 +13,10 @@ from celery import Celery
 from PIL import Image
 from worker_process import running_worker, wait_for
 
-from edge.args import parse_query
-from edge.config import RENDER_TASK
-from edge.jobs import RenderJob, job_token, pending_key
-from edge.keys import DEFAULT_PREFIX
+from core.args import parse_query
+from core.jobs import RenderJob, job_token, pending_key
+from core.keys import DEFAULT_PREFIX
+from core.settings import RENDER_TASK
 
 pytestmark = pytest.mark.slow
 

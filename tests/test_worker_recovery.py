@@ -22,10 +22,10 @@ from celery import Celery
 from PIL import Image
 from worker_process import running_worker, wait_for
 
-from edge.args import parse_query
-from edge.config import RENDER_TASK
-from edge.jobs import RenderJob, attempts_key, failed_key, failure_reason, job_token, pending_key
-from edge.keys import DEFAULT_PREFIX, derivative_key
+from core.args import parse_query
+from core.jobs import RenderJob, attempts_key, failed_key, failure_reason, job_token, pending_key
+from core.keys import DEFAULT_PREFIX, derivative_key
+from core.settings import RENDER_TASK
 from worker.tasks import MAX_KILLED
 
 pytestmark = pytest.mark.slow

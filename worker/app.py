@@ -28,7 +28,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
-from edge.config import BATCH_QUEUE, LIVE_QUEUE, RENDER_TASK, Settings, get_settings
+from core.settings import BATCH_QUEUE, LIVE_QUEUE, RENDER_TASK, Settings, get_settings
 
 log = logging.getLogger("tachyon.worker")
 
@@ -107,7 +107,7 @@ def configure(settings: Settings | None = None) -> Celery:
     if previous is not None and previous.broker_url != chosen.broker_url:
         _drop_connections()
     app.conf.update(celery_config(chosen))
-    from worker import storage
+    from worker import s3 as storage
 
     storage.reset()
     return app

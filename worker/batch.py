@@ -31,11 +31,11 @@ from celery.exceptions import SoftTimeLimitExceeded
 from kombu.entity import Queue
 from kombu.exceptions import OperationalError
 
-from edge.config import BATCH_QUEUE
-from edge.formats import format_of_path
+from core.formats import format_of_path
+from core.settings import BATCH_QUEUE
 from worker.app import app, settings
 from worker.render import Result, render_original
-from worker.storage import RETRY_POLICY, TransientError, list_pages, lock_client, s3_client
+from worker.s3 import RETRY_POLICY, TransientError, list_pages, lock_client, s3_client
 
 log = logging.getLogger("tachyon.worker")
 

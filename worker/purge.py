@@ -18,11 +18,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
-from edge.config import Settings
-from edge.formats import format_of_path
-from edge.keys import original_prefix
+from core.formats import format_of_path
+from core.keys import original_prefix
+from core.settings import Settings
 from worker.app import app, settings
-from worker.storage import RETRY_POLICY, delete_keys, list_pages, s3_client
+from worker.s3 import RETRY_POLICY, delete_keys, list_pages, s3_client
 
 log = logging.getLogger("tachyon.worker")
 

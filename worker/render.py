@@ -15,16 +15,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from edge import processing
-from edge.args import OutputFormat, Transform, parse_query
-from edge.config import Settings
-from edge.errors import ImageRefused, InvalidArgument
-from edge.formats import candidate_formats, format_of_path, output_format
-from edge.keys import derivative_key
-from edge.limits import Limits
-from edge.objects import is_fresh
-from edge.processing import Rendered
-from worker import metrics, storage
+from core import processing
+from core.args import OutputFormat, Transform, parse_query
+from core.errors import ImageRefused, InvalidArgument
+from core.formats import candidate_formats, format_of_path, output_format
+from core.keys import derivative_key
+from core.limits import Limits
+from core.objects import is_fresh
+from core.processing import Rendered
+from core.settings import Settings
+from worker import metrics
+from worker import s3 as storage
 
 log = logging.getLogger("tachyon.worker")
 

@@ -22,13 +22,13 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from edge.args import parse_query
-from edge.config import RENDER_TASK
-from edge.errors import InvalidArgument
-from edge.jobs import RenderJob, attempts_key, failed_key, failure_record, job_token, pending_key
+from core.args import parse_query
+from core.errors import InvalidArgument
+from core.jobs import RenderJob, attempts_key, failed_key, failure_record, job_token, pending_key
+from core.settings import RENDER_TASK
 from worker.app import app, settings
 from worker.render import Result, render_original
-from worker.storage import RETRY_POLICY, TransientError, lock_client
+from worker.s3 import RETRY_POLICY, TransientError, lock_client
 
 log = logging.getLogger("tachyon.worker")
 

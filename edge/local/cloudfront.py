@@ -41,9 +41,9 @@ from botocore.config import Config
 from botocore.exceptions import NoCredentialsError
 from multidict import CIMultiDict
 
-from edge.config import Settings
+from core.formats import accepted
+from core.settings import Settings
 from edge.events import original_key
-from edge.formats import accepted
 from edge.local.cache import ResponseCache, cache_ttl
 
 log = logging.getLogger("edge.local")
@@ -320,7 +320,7 @@ class LocalCloudFront:
     def triggers(self) -> Triggers:
         """The edge's triggers, built on first use (the edge's code is imported lazily)."""
         if self._triggers is None:
-            from edge.app import Edge
+            from edge.flow import Edge
 
             self._triggers = Edge(self.settings)
         return self._triggers

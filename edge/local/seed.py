@@ -16,8 +16,8 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif"}
 
 
 def samples_dir() -> Path:
-    """The sample originals shipped inside the package (``edge/samples``)."""
-    with as_file(files("edge") / "samples") as path:
+    """The sample originals shipped inside the package (``edge/local/samples``)."""
+    with as_file(files("edge.local") / "samples") as path:
         return Path(path)
 
 

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from edge.config import Settings
+from core.settings import Settings
 from edge.local.cloudfront import LocalCloudFront, RequestLogger, log_request
 from edge.local.index import bucket_lister, index_route
 from edge.local.seed import is_image, s3_client, samples_dir, seed
@@ -97,11 +97,8 @@ def start_moto() -> tuple[Callable[[], None], str]:
     return server.stop, f"http://{host}:{port}"
 
 
-def start_worker(settings: Settings) -> Callable[[], None]:
-    """A Celery worker thread in this process on the plan's (``memory://``) broker."""
-    from worker.app import configure, start_in_process_worker
-
-    return start_in_process_worker(configure(settings), loglevel="WARNING")
+#: Starts a worker in this process for the given settings; returns its stop function.
+WorkerStarter = Callable[[Settings], Callable[[], None]]
 
 
 def build_app(
@@ -148,8 +145,19 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def run(the_plan: Plan, host: str, port: int, echo: Callable[[str], None] = print) -> None:
-    """Start the planned parts, serve until a signal, and stop everything in reverse order."""
+def run(
+    the_plan: Plan,
+    host: str,
+    port: int,
+    *,
+    start_worker: WorkerStarter | None = None,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Start the planned parts, serve until a signal, and stop everything in reverse order.
+
+    ``start_worker`` runs the embedded worker (the command line passes the
+    worker package's starter: the edge never imports the worker).
+    """
     with ExitStack() as stack:
         settings = the_plan.settings
         if the_plan.embedded_s3:
@@ -165,6 +173,8 @@ def run(the_plan: Plan, host: str, port: int, echo: Callable[[str], None] = prin
             keys = seed(s3_client(settings.s3_endpoint, settings.region), settings.bucket, the_plan.originals)
             echo(f"Seeded {len(keys)} originals from {the_plan.originals}")
         if the_plan.embedded_worker:
+            if start_worker is None:
+                raise ValueError("the plan embeds a worker: pass start_worker")
             stack.callback(start_worker(settings))
             echo("Worker (in-process):  memory:// broker, queues derivatives,batch")
         else:

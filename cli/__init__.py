@@ -1,0 +1,20 @@
+"""The ``tachyon-edge`` command line: one click group, one module per command."""
+
+from __future__ import annotations
+
+import click
+
+from cli.build import build_lambda
+from cli.dev import dev
+from cli.ops import purge, queue_depth, reprocess, worker_health
+from cli.render import render
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tachyon-edge")
+def main() -> None:
+    """Tachyon Edge: on-demand image derivatives for S3 behind CloudFront."""
+
+
+for command in (render, build_lambda, dev, reprocess, purge, queue_depth, worker_health):
+    main.add_command(command)

@@ -1,0 +1,61 @@
+"""`tachyon-edge build-lambda`: the Lambda@Edge deployment zip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("build-lambda")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML settings to bundle as core/tachyon.toml (Lambda@Edge has no environment variables).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("dist/edge.zip"),
+    show_default=True,
+    help="Where to write the zip.",
+)
+@click.option(
+    "--host-platform",
+    is_flag=True,
+    help="Use wheels for this machine's Python instead of Lambda's (x86_64, Python 3.12); for local checks.",
+)
+@click.option(
+    "--compile-with",
+    metavar="PYTHON",
+    help="A Python 3.12 interpreter to pre-compile byte-code with (default: python3.12 if found).",
+)
+@click.option(
+    "--with",
+    "extra",
+    multiple=True,
+    metavar="REQUIREMENT",
+    help="Another package to bundle, e.g. 'kombu[sqs]' for an SQS broker (repeatable).",
+)
+def build_lambda(
+    config: Path | None, output: Path, host_platform: bool, compile_with: str | None, extra: tuple[str, ...]
+) -> None:
+    """Build the Lambda@Edge zip: edge modules, manylinux wheels, bundled config (≤ 50 MB)."""
+    from cli.lambda_zip import BuildError, build, check_config
+
+    if config is not None:
+        try:
+            unknown = check_config(config)
+        except BuildError as error:
+            raise click.ClickException(str(error)) from None
+        if unknown:
+            click.echo(f"warning: {config} sets unknown keys (ignored): {', '.join(unknown)}", err=True)
+    try:
+        built = build(
+            output, config, lambda_platform=not host_platform, compile_with=compile_with, extra=extra
+        )
+    except BuildError as error:
+        raise click.ClickException(str(error)) from None
+    compiled = "with" if built.compiled else "without"
+    click.echo(f"{built.path}: {built.size / 1e6:.1f} MB zipped, {built.files} files, {compiled} byte-code")

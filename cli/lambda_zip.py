@@ -1,0 +1,231 @@
+"""Build the Lambda@Edge deployment zip: the edge modules, their wheels, the bundled config.
+
+Lambda@Edge takes one zip (at most 50 MB), runs it on x86_64 with Python 3.12,
+and gives it no environment variables. So the zip holds:
+
+- the dependencies the edge imports, installed by pip from manylinux wheels for
+  that platform (``--platform … --only-binary=:all: --target``), pinned to the
+  versions installed here so the zip runs the code the tests ran;
+- only the ``core`` and ``edge`` modules the handler can reach (found by reading
+  their imports), not the worker, the CLI, the local server or the tests;
+- the configuration file as ``core/tachyon.toml``, which ``core.settings`` reads.
+
+What the edge never loads is left out: botocore's models of other AWS services
+(most of botocore's size), Celery's interactive shell dependencies, console
+scripts, stubs and byte-code compiled for the build machine's Python. When an
+interpreter of the target version is available the modules are compiled for it
+(``unchecked-hash`` .pyc files, valid whatever the file times in the zip), which
+saves compiling on every cold start: Lambda's code directory is read-only.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+LAMBDA_LIMIT = 50 * 1024 * 1024
+PYTHON_VERSION = "3.12"
+#: Lambda's Python 3.12 runtime is Amazon Linux 2023 (glibc 2.34), x86_64.
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
+#: What the edge imports; the rest comes in as their dependencies.
+REQUIREMENTS = (
+    "pillow",
+    "pydantic-settings",
+    "pydantic",
+    "botocore",
+    "redis",
+    "celery[redis]",
+    "kombu[redis]",
+)
+ENTRY = "edge.handler"
+#: Modules the handler reaches only lazily, by name (rendering, queueing).
+LAZY_ENTRIES = ("core.processing", "edge.queue")
+#: The packages whose modules are copied into the zip (the rest comes from wheels).
+PACKAGES = ("core", "edge")
+#: botocore service models the edge may use: S3, STS/SSO (credential providers), SQS (a broker option).
+BOTOCORE_SERVICES = frozenset({"s3", "sts", "sso", "sso-oidc", "sqs"})
+#: Top-level packages installed as dependencies but never imported by the edge.
+UNUSED_TOP_LEVEL = ("bin", "prompt_toolkit", "click_repl", "click_didyoumean", "click_plugins", "wcwidth")
+
+#: Files only a compiler or a type checker reads.
+SOURCE_ONLY = frozenset({".pyi", ".pyx", ".pxd", ".c", ".h"})
+
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+class BuildError(Exception):
+    """The package could not be built (pip failed, config invalid, zip too large)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """The finished zip."""
+
+    path: Path
+    size: int
+    files: int
+    compiled: bool
+
+
+def pinned_requirements() -> list[str]:
+    """``REQUIREMENTS`` pinned to the versions installed in this environment, when installed."""
+    out = []
+    for name in REQUIREMENTS:
+        try:
+            out.append(f"{name}=={metadata.version(name.partition('[')[0])}")
+        except metadata.PackageNotFoundError:
+            out.append(name)
+    return out
+
+
+def edge_modules(root: Path = SOURCE_ROOT) -> set[Path]:
+    """The files of ``PACKAGES`` reachable from the handler by import statements."""
+    seen: set[str] = set()
+    todo = [ENTRY, *LAZY_ENTRIES]
+    files: set[Path] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name.partition(".")[0] not in PACKAGES:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        for depth in range(1, len(parts)):  # parent packages
+            todo.append(".".join(parts[:depth]))
+        base = root.joinpath(*parts)
+        path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+        if not path.is_file():
+            continue
+        files.add(path)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    module = ".".join([*anchor, node.module] if node.module else anchor)
+                else:
+                    module = node.module or ""
+                todo.append(module)
+                todo += [f"{module}.{alias.name}" for alias in node.names]  # submodules by name
+    return files
+
+
+def check_config(config: Path) -> list[str]:
+    """Validate a config file against ``Settings``; returns keys it does not know."""
+    from core.settings import Settings
+
+    try:
+        data = tomllib.loads(config.read_text())
+        Settings.model_validate(data)
+    except Exception as error:
+        raise BuildError(f"{config}: {error}") from error
+    return sorted(set(data) - set(Settings.model_fields))
+
+
+def install(target: Path, *, lambda_platform: bool, python_version: str, extra: tuple[str, ...] = ()) -> None:
+    """pip-install the pinned requirements (and ``extra`` ones) into ``target``."""
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
+    command += ["--only-binary=:all:", "--disable-pip-version-check"]
+    if lambda_platform:
+        for platform in PLATFORMS:
+            command += ["--platform", platform]
+        command += ["--implementation", "cp", "--python-version", python_version]
+    command += [*pinned_requirements(), *extra]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BuildError("pip install failed:\n" + (done.stderr or done.stdout)[-3000:])
+
+
+def prune(target: Path) -> None:
+    """Remove what the edge never loads."""
+    for name in UNUSED_TOP_LEVEL:
+        shutil.rmtree(target / name, ignore_errors=True)
+        for info in target.glob(f"{name.replace('_', '?')}-*.dist-info"):
+            shutil.rmtree(info, ignore_errors=True)
+    data = target / "botocore" / "data"
+    if data.is_dir():
+        for service in data.iterdir():
+            if service.is_dir() and service.name not in BOTOCORE_SERVICES:
+                shutil.rmtree(service)
+    for path in sorted(target.rglob("*"), reverse=True):
+        generated = path.name == "__pycache__" or path.name.endswith("-stubs")
+        tests = path.name in ("tests", "testing") and path.parent != target
+        if path.is_dir() and (generated or tests):
+            shutil.rmtree(path)
+        elif path.is_file() and path.suffix in SOURCE_ONLY:
+            path.unlink()
+
+
+def target_python(python_version: str, explicit: str | None = None) -> str | None:
+    """An interpreter of the target version, to compile byte-code with; None if there is none."""
+    candidates = [explicit] if explicit else [sys.executable, shutil.which(f"python{python_version}")]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            done = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, check=False, timeout=30,
+            )  # fmt: skip
+        except OSError:
+            continue
+        if done.returncode == 0 and done.stdout.strip() == python_version:
+            return candidate
+    if explicit:
+        raise BuildError(f"{explicit} is not a Python {python_version} interpreter")
+    return None
+
+
+def build(
+    output: Path,
+    config: Path | None = None,
+    *,
+    lambda_platform: bool = True,
+    python_version: str = PYTHON_VERSION,
+    compile_with: str | None = None,
+    extra: tuple[str, ...] = (),
+    limit: int = LAMBDA_LIMIT,
+) -> Built:
+    """Build the deployment zip at ``output``; raises ``BuildError``."""
+    if not lambda_platform:
+        python_version = "{}.{}".format(*sys.version_info[:2])
+    if config is not None:
+        check_config(config)
+    with tempfile.TemporaryDirectory(prefix="tachyon-lambda-") as tmp:
+        target = Path(tmp) / "package"
+        install(target, lambda_platform=lambda_platform, python_version=python_version, extra=extra)
+        prune(target)
+        for source in edge_modules():
+            destination = target / source.relative_to(SOURCE_ROOT)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+        if config is not None:
+            shutil.copyfile(config, target / "core" / "tachyon.toml")
+        python = target_python(python_version, compile_with)
+        if python is not None:
+            compile_all = [python, "-m", "compileall", "-q", "-j", "0"]
+            compile_all += ["--invalidation-mode", "unchecked-hash", str(target)]
+            subprocess.run(compile_all, check=True, capture_output=True)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial = output.with_name(output.name + ".partial")
+        files = 0
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+            for path in sorted(target.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(target).as_posix())
+                    files += 1
+    size = partial.stat().st_size
+    if size > limit:
+        partial.unlink()
+        raise BuildError(f"the zip is {size / 1e6:.1f} MB, above Lambda@Edge's {limit / 1e6:.1f} MB")
+    partial.replace(output)
+    return Built(output, size, files, python is not None)

@@ -1,0 +1,91 @@
+"""Output format choice, in one place.
+
+Rule, in order: an explicit ``format=``/``webp=``; else, when the caller passes
+an Accept header (auto-format on), AVIF > WebP; else the source's format, where
+a static GIF becomes PNG.
+
+The source format used for the default is the one the URL names (its file
+extension), not the bytes: the edge must compute the derivative key before it
+has read the original, and the key ends with the output extension. A PNG saved
+as ``photo.jpg`` therefore renders to JPEG, as the URL promises. The bytes'
+real format is still what decodes (see ``core.processing.probe``).
+
+For a ``.gif`` URL the output is PNG when the GIF is static and GIF when it is
+animated; before the original is read both are possible, and
+``candidate_formats`` lists them so the edge can look for either derivative.
+"""
+
+from __future__ import annotations
+
+from core.args import OutputFormat, Transform
+
+FORMAT_BY_EXTENSION: dict[str, OutputFormat] = {
+    "jpg": "jpeg", "jpeg": "jpeg", "jpe": "jpeg", "png": "png", "gif": "gif",
+    "webp": "webp", "avif": "avif",
+}  # fmt: skip
+EXTENSION: dict[str, str] = {
+    "jpeg": "jpg",
+    "png": "png",
+    "gif": "gif",
+    "webp": "webp",
+    "avif": "avif",
+}
+CONTENT_TYPE: dict[str, str] = {
+    "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
+    "avif": "image/avif",
+}  # fmt: skip
+#: Output formats that keep every frame of an animation.
+ANIMATED_FORMATS = frozenset({"gif", "webp", "png"})
+
+
+def format_of_path(path: str) -> OutputFormat | None:
+    """The image format a path's extension names, or None for a non-image path."""
+    name = path.rsplit("/", 1)[-1]
+    if "." not in name:
+        return None
+    return FORMAT_BY_EXTENSION.get(name.rsplit(".", 1)[-1].lower())
+
+
+def accepted(accept: str | None) -> OutputFormat | None:
+    """The best modern format an Accept header allows: AVIF, then WebP."""
+    if not accept:
+        return None
+    lowered = accept.lower()
+    if "image/avif" in lowered:
+        return "avif"
+    if "image/webp" in lowered:
+        return "webp"
+    return None
+
+
+def output_format(
+    transform: Transform,
+    source: OutputFormat,
+    *,
+    animated: bool,
+    accept: str | None = None,
+) -> OutputFormat:
+    """The output format of a render, once it is known whether the source is animated."""
+    if transform.format is not None:
+        return transform.format
+    auto = accepted(accept)
+    if animated and auto == "avif":  # AVIF output keeps one frame: prefer WebP, which animates
+        auto = "webp" if "image/webp" in (accept or "").lower() else None
+    if auto is not None:
+        return auto
+    if source == "gif" and not animated:
+        return "png"
+    return source
+
+
+def candidate_formats(
+    transform: Transform, source: OutputFormat, accept: str | None = None
+) -> tuple[OutputFormat, ...]:
+    """Every output format a request may have before the original is read.
+
+    One format, except a GIF without an explicit or automatic format, which
+    may be static (PNG) or animated (GIF). Static first: it is the common case.
+    """
+    static = output_format(transform, source, animated=False, accept=accept)
+    moving = output_format(transform, source, animated=True, accept=accept)
+    return (static,) if static == moving else (static, moving)

@@ -1,0 +1,82 @@
+"""The derivative key: (original key, transform, output format) → S3 key.
+
+One pure function, used by the edge (hit and miss), the worker and the CLI.
+Layout, readable in the bucket::
+
+    {prefix}{original key}/{tokens}.r{RENDER_VERSION}.{ext}
+    _derivatives/uploads/2018/02/photo.jpg/resize150x150_q82.r1.jpg
+
+All derivatives of one original share ``original_prefix(original)``, so a purge
+is one prefix listing. ``Transform`` is canonical (``core.args``), so equal
+renders give equal tokens. ``RENDER_VERSION`` is part of every key: bump it
+whenever the pipeline's output changes and no old render is ever served.
+
+Safety: an original key with an empty, ``.`` or ``..`` segment, a control
+character, or one too long to leave room for the name, is replaced by a hash
+(``{prefix}_hash/{sha256}/``); a name too long is hashed too. No key exceeds
+S3's 1,024 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from core.args import Transform
+from core.formats import EXTENSION
+
+#: Bump when the pipeline's pixels or encoding change for any transform.
+RENDER_VERSION = 1
+DEFAULT_PREFIX = "_derivatives/"
+MAX_KEY_BYTES = 1024
+_NAME_BUDGET = 200  # bytes kept for the derivative's own name under the original's prefix
+_LOSSY = frozenset({"jpeg", "webp", "avif"})
+
+
+def _number(value: float) -> str:
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def tokens(transform: Transform, fmt: str) -> list[str]:
+    """The canonical, readable description of a render, one token per effect."""
+    t = transform
+    out: list[str] = []
+    if t.region is not None:
+        out.append("crop" + "-".join(_number(v.value) + ("px" if v.pixels else "p") for v in t.region))
+    if t.mode in ("resize", "fit", "lb"):
+        out.append(f"{t.mode}{t.width}x{t.height}")
+    elif t.mode == "wh":
+        out += [f"w{t.width}"] if t.width else []
+        out += [f"h{t.height}"] if t.height else []
+        out += ["cover"] if t.crop else []
+    if t.mode == "lb" and t.background != (0, 0, 0):
+        out.append("bg{:02x}{:02x}{:02x}".format(*t.background))
+    if t.crop_strategy is not None:
+        out.append(f"auto-{t.crop_strategy}")
+    elif t.gravity != "center":
+        out.append(f"g-{t.gravity}")
+    out += [f"rot{t.rotate}"] if t.rotate else []
+    out += [name for name in ("flip", "flop", "negative", "grayscale") if getattr(t, name)]
+    out += [f"strip-{t.strip}"] if t.strip != "info" else []
+    out += [f"q{t.quality}"] if fmt in _LOSSY else []
+    return out or ["full"]
+
+
+def original_prefix(original_key: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The folder holding every derivative of one original (ends with ``/``)."""
+    segments = original_key.split("/")
+    unsafe = any(s in ("", ".", "..") for s in segments) or any(ord(c) < 32 for c in original_key)
+    folder = f"{prefix}{original_key}/"
+    if unsafe or len(folder.encode()) > MAX_KEY_BYTES - _NAME_BUDGET:
+        digest = hashlib.sha256(original_key.encode("utf-8", "surrogatepass")).hexdigest()
+        folder = f"{prefix}_hash/{digest}/"
+    return folder
+
+
+def derivative_key(original_key: str, transform: Transform, fmt: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The S3 key of the derivative of ``original_key`` rendered by ``transform`` as ``fmt``."""
+    name = "_".join(tokens(transform, fmt))
+    suffix = f".r{RENDER_VERSION}.{EXTENSION[fmt]}"
+    folder = original_prefix(original_key, prefix)
+    if len(name.encode()) + len(suffix) > _NAME_BUDGET:
+        name = hashlib.sha256(name.encode()).hexdigest()
+    return folder + name + suffix

@@ -1,0 +1,152 @@
+"""One typed configuration object for the edge, the worker and the CLI.
+
+Sources, later wins: built-in defaults < a TOML file < ``TACHYON_*``
+environment variables < values passed in code (command-line flags).
+
+The TOML file is ``$TACHYON_CONFIG`` when set, else ``tachyon.toml`` bundled
+inside the ``core`` package — Lambda@Edge has no environment variables, so
+``tachyon-edge build-lambda --config FILE`` places the file there.
+Every field is documented in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from core.limits import Limits
+
+BUNDLED_CONFIG = Path(__file__).with_name("tachyon.toml")
+LIVE_QUEUE = "derivatives"
+BATCH_QUEUE = "batch"
+RENDER_TASK = "tachyon.render"
+
+
+def config_file() -> Path | None:
+    """The TOML file in force: ``$TACHYON_CONFIG``, else the bundled one if present."""
+    named = os.environ.get("TACHYON_CONFIG")
+    if named:
+        return Path(named)
+    return BUNDLED_CONFIG if BUNDLED_CONFIG.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the defaults a fresh install runs on."""
+
+    model_config = SettingsConfigDict(env_prefix="TACHYON_", extra="ignore", frozen=True)
+
+    # Where things are
+    bucket: str | None = Field(
+        None, description="S3 bucket of originals; else read from the event's origin.s3.domainName"
+    )
+    s3_endpoint: str | None = Field(None, description="S3 endpoint URL (MinIO, moto); None means AWS")
+    region: str = Field("us-east-1", description="AWS region of the bucket")
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Celery broker URL (redis://, rediss://, sqs://)"
+    )
+    lock_url: str | None = Field(
+        None, description="Redis URL for pending-job keys; default: the broker when it is Redis"
+    )
+    derivative_prefix: str = Field("_derivatives/", description="key prefix under which all derivatives live")
+
+    # Edge policy
+    sync_max_bytes: int = Field(
+        10_000_000, ge=0, description="largest original rendered at the edge, in bytes"
+    )
+    sync_max_pixels: int = Field(
+        16_000_000, ge=0, description="largest decode (after JPEG DCT scaling) rendered at the edge"
+    )
+    fallback_ttl: int = Field(
+        10, ge=0, description="Cache-Control max-age of an original served as fallback, seconds"
+    )
+    error_ttl: int = Field(
+        10, ge=0, description="Cache-Control max-age of a 400 for invalid arguments, seconds"
+    )
+    pending_ttl: int = Field(
+        300,
+        ge=1,
+        description="how long one enqueued job blocks re-enqueueing the same derivative, seconds",
+    )
+    failure_ttl: int = Field(
+        3600, ge=1, description="how long a failed derivative is not enqueued again, seconds"
+    )
+    auto_format: bool = Field(
+        False,
+        description="choose AVIF/WebP from the Accept header (needs Accept normalised into the cache key)",
+    )
+    s3_timeout: float = Field(5.0, gt=0, description="connect/read timeout of the edge's S3 calls, seconds")
+
+    # Guard limits (checked before decoding)
+    max_source_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    max_side: int = Field(20_000, ge=1)
+    max_pixels: int = Field(50_000_000, ge=1)
+    max_jpeg_scans: int = Field(100, ge=1)
+    max_frames: int = Field(500, ge=1)
+    max_animation_pixels: int = Field(200_000_000, ge=1)
+    max_output_side: int = Field(8_192, ge=1)
+
+    # Worker
+    task_soft_time_limit: int = Field(120, ge=1, description="seconds before a render is asked to stop")
+    task_time_limit: int = Field(150, ge=1, description="seconds before a render's process is killed")
+    worker_max_tasks_per_child: int = Field(
+        200, ge=1, description="renders before a pool process is replaced"
+    )
+    worker_max_memory_per_child: int = Field(
+        1_000_000, ge=1, description="KiB of RSS before a pool process is replaced"
+    )
+    metrics_port: int | None = Field(None, description="serve Prometheus metrics on this port (worker)")
+    visibility_timeout: int | None = Field(
+        None,
+        ge=1,
+        description="seconds before an unacknowledged task is redelivered (Redis/SQS); "
+        "default: task_time_limit + 60. Keep it above task_time_limit",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = config_file()
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        if path is not None:
+            sources += (TomlConfigSettingsSource(settings_cls, toml_file=path),)
+        return sources
+
+    @property
+    def effective_lock_url(self) -> str | None:
+        """Redis for pending-job keys: explicit, else the broker when it speaks Redis."""
+        if self.lock_url:
+            return self.lock_url
+        return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else None
+
+    def limits(self) -> Limits:
+        """The core's guard limits, as a plain value."""
+        return Limits(
+            max_source_bytes=self.max_source_bytes,
+            max_side=self.max_side,
+            max_pixels=self.max_pixels,
+            max_jpeg_scans=self.max_jpeg_scans,
+            max_frames=self.max_frames,
+            max_animation_pixels=self.max_animation_pixels,
+            max_output_side=self.max_output_side,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once (a Lambda container, a worker)."""
+    return Settings()
