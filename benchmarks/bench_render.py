@@ -41,9 +41,11 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image, ImageDraw, ImageOps  # noqa: E402
 
-from core.args import Transform, parse_query  # noqa: E402
+from core.args import parse_query  # noqa: E402
 from core.formats import output_format  # noqa: E402
+from core.limits import DEFAULT_LIMITS as LIMITS  # noqa: E402
 from core.processing import make_plan, probe, render_transform  # noqa: E402
+from core.transform import Transform  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures"
 RESULTS = ROOT / "benchmarks" / "results" / "render.json"
@@ -117,7 +119,7 @@ def query_for(width: int) -> str:
 
 
 def ours(source: bytes, transform: Transform, fmt: str) -> tuple[bytes, tuple[int, int]]:
-    result = render_transform(source, transform, fmt)  # type: ignore[arg-type]
+    result = render_transform(source, transform, fmt, LIMITS)  # type: ignore[arg-type]
     return result.data, (result.width, result.height)
 
 
@@ -126,7 +128,7 @@ def naive(source: bytes, transform: Transform, fmt: str) -> tuple[bytes, tuple[i
     image = Image.open(io.BytesIO(source))
     image.load()
     image = ImageOps.exif_transpose(image)
-    plan = make_plan(probe(source), transform)
+    plan = make_plan(probe(source, LIMITS), transform, LIMITS)
     if image.mode not in ("RGB", "RGBA", "L", "LA"):
         image = image.convert("RGBA" if "transparency" in image.info or "A" in image.mode else "RGB")
     image = image.resize(plan.size, Image.Resampling.LANCZOS, box=plan.box)
@@ -173,7 +175,7 @@ def peak_rss_mb(path: str, file: Path, query: str, fmt: str) -> float:
 
 def child(path: str, file: str, query: str, fmt: str) -> None:
     source = Path(file).read_bytes()
-    PATHS[path](source, parse_query(query) or Transform(), fmt)
+    PATHS[path](source, parse_query(query, LIMITS) or Transform(), fmt)
     print(peak_of_this_process_mb())
 
 
@@ -196,7 +198,7 @@ def ssim_scores(source: bytes, transform: Transform, outputs: dict[str, bytes]) 
     if getattr(full, "n_frames", 1) > 1 or "A" in full.mode or "transparency" in full.info:
         return dict.fromkeys(outputs)
     full = ImageOps.exif_transpose(full).convert("RGB")
-    plan = make_plan(probe(source), transform)
+    plan = make_plan(probe(source, LIMITS), transform, LIMITS)
     bands = [
         np.asarray(full.getchannel(i).convert("F").resize(plan.size, Image.Resampling.LANCZOS, box=plan.box))
         for i in range(3)
@@ -255,12 +257,12 @@ def main() -> None:
         files = sources(args.quick, Path(tmp))
         for file in files:
             source = file.read_bytes()
-            info = probe(source)
+            info = probe(source, LIMITS)
             widths = (300, 2048) if args.quick and file.name == "camera-24mp.jpg" else WIDTHS
             widths = (300,) if args.quick and file.name != "camera-24mp.jpg" else widths
             for width in widths:
                 query = query_for(width)
-                transform = parse_query(query) or Transform()
+                transform = parse_query(query, LIMITS) or Transform()
                 native = output_format(transform, info.format, animated=info.animated)
                 outputs = [native] if args.quick else list(dict.fromkeys([native, "webp", "avif"]))
                 for fmt in outputs:

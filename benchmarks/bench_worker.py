@@ -86,12 +86,12 @@ def renders_per_second(
     processes: int, jobs: int, *, broker: str, endpoint: str, s3: Any, source: bytes
 ) -> dict[str, float]:
     from celery import Celery
-    from worker_process import running_worker, wait_for
 
     from core.args import parse_query
-    from core.jobs import RenderJob, job_token, pending_key
+    from core.jobs import RENDER_TASK, RenderJob, job_token, pending_key
     from core.keys import DEFAULT_PREFIX
-    from core.settings import RENDER_TASK
+    from core.limits import DEFAULT_LIMITS as LIMITS
+    from tests.worker_process import running_worker, wait_for
 
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
@@ -107,7 +107,7 @@ def renders_per_second(
             pending = []
             for width in widths:
                 query = f"w={width}"
-                token = job_token(bucket, key, parse_query(query), None, DEFAULT_PREFIX)  # type: ignore[arg-type]
+                token = job_token(bucket, key, parse_query(query, LIMITS), None, DEFAULT_PREFIX)  # type: ignore[arg-type]
                 locks.set(pending_key(token), "1")
                 job = RenderJob(bucket, key, query).to_kwargs()
                 edge.send_task(RENDER_TASK, kwargs=job, queue="derivatives")
@@ -187,17 +187,18 @@ def fan_out_rate(total: int, broker: str) -> dict[str, float]:
 
 def wordpress_set(source: bytes, repeats: int) -> dict[str, float]:
     from core.args import parse_query
+    from core.limits import DEFAULT_LIMITS as LIMITS
     from core.processing import probe, render_many, render_transform
 
-    info = probe(source)
-    jobs = [(parse_query(q), info.format) for q in WORDPRESS]
+    info = probe(source, LIMITS)
+    jobs = [(parse_query(q, LIMITS), info.format) for q in WORDPRESS]
     best_many = best_each = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
-        outputs = render_many(source, jobs)  # type: ignore[arg-type]
+        outputs = render_many(source, jobs, LIMITS)  # type: ignore[arg-type]
         best_many = min(best_many, time.perf_counter() - started)
         started = time.perf_counter()
-        singles = [render_transform(source, t, f) for t, f in jobs]  # type: ignore[arg-type]
+        singles = [render_transform(source, t, f, LIMITS) for t, f in jobs]  # type: ignore[arg-type]
         best_each = min(best_each, time.perf_counter() - started)
     sizes = [f"{o.width}x{o.height}" for o in outputs]
     assert sizes == [f"{o.width}x{o.height}" for o in singles], (sizes, singles)

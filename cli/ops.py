@@ -18,9 +18,9 @@ import click
 
 from core.args import parse_query
 from core.errors import InvalidArgument
-from core.settings import BATCH_QUEUE, LIVE_QUEUE, Settings
+from core.jobs import BATCH_QUEUE, PURGE_TASK, QUEUES, REPROCESS_TASK, PurgeJob, ReprocessJob
+from core.settings import Settings
 
-QUEUES = (LIVE_QUEUE, BATCH_QUEUE)
 #: kombu's Redis transport keeps messages with a priority in lists named queue + sep + priority.
 _PRIORITY_SEP = "\x06\x16"
 _PRIORITY_STEPS = (3, 6, 9)
@@ -86,7 +86,7 @@ def reprocess(prefix: str, queries: tuple[str, ...], wait: bool, timeout: float 
             raise click.BadParameter("no transform argument in it", param_hint=f"--args '{query}'")
 
     from worker.app import configure
-    from worker.batch import REPROCESS_TASK, start_run
+    from worker.batch import start_run
     from worker.s3 import lock_client
 
     celery = configure(settings)
@@ -98,7 +98,7 @@ def reprocess(prefix: str, queries: tuple[str, ...], wait: bool, timeout: float 
         start_run(redis, run, bucket=settings.bucket, prefix=prefix, queries=normalised)
     celery.send_task(
         REPROCESS_TASK,
-        kwargs={"bucket": settings.bucket, "prefix": prefix, "queries": normalised, "run": run},
+        kwargs=ReprocessJob(settings.bucket, prefix, normalised, run).to_kwargs(),
         queue=BATCH_QUEUE,
     )
     click.echo(
@@ -169,11 +169,7 @@ def purge(original_key: str, enqueue: bool, **flags: Any) -> None:
 
     celery = configure(settings)
     if enqueue:
-        from worker.purge import PURGE_TASK
-
-        celery.send_task(
-            PURGE_TASK, kwargs={"bucket": settings.bucket, "original_key": key}, queue=BATCH_QUEUE
-        )
+        celery.send_task(PURGE_TASK, kwargs=PurgeJob(settings.bucket, key).to_kwargs(), queue=BATCH_QUEUE)
         click.echo(f"purge of s3://{settings.bucket}/{key} queued on '{BATCH_QUEUE}'")
         return
     from worker.purge import purge_original

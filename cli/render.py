@@ -15,11 +15,12 @@ from pathlib import Path
 
 import click
 
-from core.args import Transform, parse_query
+from core.args import parse_query
 from core.errors import TachyonError
 from core.formats import format_of_path, output_format
 from core.keys import derivative_key
 from core.settings import get_settings
+from core.transform import Transform
 
 EXIT_REFUSED = 2
 

@@ -11,13 +11,13 @@ as ``photo.jpg`` therefore renders to JPEG, as the URL promises. The bytes'
 real format is still what decodes (see ``core.processing.probe``).
 
 For a ``.gif`` URL the output is PNG when the GIF is static and GIF when it is
-animated; before the original is read both are possible, and
-``candidate_formats`` lists them so the edge can look for either derivative.
+animated; before the original is read both are possible (``core.keys.candidates``).
 """
 
 from __future__ import annotations
 
-from core.args import OutputFormat, Transform
+from core.transform import Transform
+from core.types import OutputFormat
 
 FORMAT_BY_EXTENSION: dict[str, OutputFormat] = {
     "jpg": "jpeg", "jpeg": "jpeg", "jpe": "jpeg", "png": "png", "gif": "gif",
@@ -76,16 +76,3 @@ def output_format(
     if source == "gif" and not animated:
         return "png"
     return source
-
-
-def candidate_formats(
-    transform: Transform, source: OutputFormat, accept: str | None = None
-) -> tuple[OutputFormat, ...]:
-    """Every output format a request may have before the original is read.
-
-    One format, except a GIF without an explicit or automatic format, which
-    may be static (PNG) or animated (GIF). Static first: it is the common case.
-    """
-    static = output_format(transform, source, animated=False, accept=accept)
-    moving = output_format(transform, source, animated=True, accept=accept)
-    return (static,) if static == moving else (static, moving)

@@ -1,56 +1,110 @@
-"""The render job: what the edge enqueues and the worker consumes.
+"""The messages between the edge, the command line and the worker, with every queue and task name.
 
-The message is sent by task name (``RENDER_TASK``) so the edge never imports the
-worker. It carries the raw query string; the worker parses it with the same
-``core.args`` and decides the output format from the bytes, so both sides
-compute the same derivative key. ``job_token`` names the job in Redis: the
-pending key (one enqueue per derivative while it waits) and the failure key
-(a bad original is not enqueued again for a while).
+Tasks are sent by name (``send_task``), so no sender imports the worker. Each
+message is a frozen dataclass that travels as the task's keyword arguments
+(JSON). A ``RenderJob`` carries its ``token``: the short name of the one
+derivative it makes, computed by the edge; the worker uses it as given for
+the pending, failure and attempt keys (docs/worker.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Self
 
-from core.args import Transform
-from core.formats import candidate_formats, format_of_path
-from core.keys import derivative_key
+from core.keys import candidates
+from core.transform import Transform
+from core.types import OutputFormat
+
+#: Live misses from the edge.
+LIVE_QUEUE = "derivatives"
+#: Reprocessing, purges and S3 events: work nobody is waiting for.
+BATCH_QUEUE = "batch"
+QUEUES = (LIVE_QUEUE, BATCH_QUEUE)
+
+RENDER_TASK = "tachyon.render"
+REPROCESS_TASK = "tachyon.batch.reprocess"
+BATCH_RENDER_TASK = "tachyon.batch.render"
+PURGE_TASK = "tachyon.purge"
+S3_EVENT_TASK = "tachyon.s3_event"
+
+
+class Message:
+    """A task's keyword arguments as a typed value (mixin of the dataclasses below)."""
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """The task's keyword arguments (JSON-serialisable)."""
+        return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> Self:
+        """The message back from a task's keyword arguments; unknown keys are ignored."""
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{name: value for name, value in kwargs.items() if name in names})
 
 
 @dataclass(frozen=True, slots=True)
-class RenderJob:
-    """One derivative to render: the original, the URL arguments, the format hint."""
+class RenderJob(Message):
+    """One derivative to render, sent by the edge on a miss (``RENDER_TASK``, ``LIVE_QUEUE``)."""
 
     bucket: str
     original_key: str
     query: str
+    token: str | None = None  # ``job_token`` of the derivative; None: no bookkeeping
     accept: str | None = None  # the Accept value used for auto-format, if on
     etag: str | None = None  # the original's ETag when the edge enqueued (normalised)
 
-    def to_kwargs(self) -> dict[str, Any]:
-        """The task's keyword arguments (JSON-serialisable)."""
-        return asdict(self)
 
-    @classmethod
-    def from_kwargs(cls, kwargs: dict[str, Any]) -> RenderJob:
-        """The job back from a task's keyword arguments; unknown keys are ignored."""
-        return cls(
-            bucket=str(kwargs["bucket"]),
-            original_key=str(kwargs["original_key"]),
-            query=str(kwargs.get("query", "")),
-            accept=kwargs.get("accept"),
-            etag=kwargs.get("etag"),
-        )
+@dataclass(frozen=True, slots=True)
+class ReprocessJob(Message):
+    """List a prefix and fan out one ``BatchRenderJob`` per original (``REPROCESS_TASK``)."""
+
+    bucket: str
+    prefix: str
+    queries: list[str]
+    run: str | None = None
+    start_after: str | None = None
 
 
-def job_token(bucket: str, original_key: str, transform: Transform, accept: str | None, prefix: str) -> str:
-    """A short stable name of one derivative job, the same on edge and worker."""
-    source = format_of_path(original_key) or "jpeg"
-    first = derivative_key(original_key, transform, candidate_formats(transform, source, accept)[0], prefix)
-    return hashlib.sha1(f"{bucket}\0{first}".encode(), usedforsecurity=False).hexdigest()
+@dataclass(frozen=True, slots=True)
+class BatchRenderJob(Message):
+    """Render every argument set of one original from one download (``BATCH_RENDER_TASK``)."""
+
+    bucket: str
+    original_key: str
+    queries: list[str]
+    run: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeJob(Message):
+    """Delete every derivative of one original (``PURGE_TASK``)."""
+
+    bucket: str
+    original_key: str
+
+
+def job_token(bucket: str, derivative_key: str) -> str:
+    """A short stable name of one derivative job: the same for every edge and worker."""
+    return hashlib.sha1(f"{bucket}\0{derivative_key}".encode(), usedforsecurity=False).hexdigest()
+
+
+def render_job(
+    bucket: str,
+    original_key: str,
+    query: str,
+    transform: Transform,
+    source: OutputFormat,
+    *,
+    accept: str | None,
+    etag: str | None,
+    prefix: str,
+) -> RenderJob:
+    """The job a miss on ``original_key?query`` sends, named by its first candidate derivative."""
+    first = candidates(original_key, transform, source, accept=accept, prefix=prefix)[0]
+    return RenderJob(bucket, original_key, query, job_token(bucket, first.key), accept, etag)
 
 
 def pending_key(token: str) -> str:

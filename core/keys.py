@@ -1,6 +1,7 @@
 """The derivative key: (original key, transform, output format) → S3 key.
 
-One pure function, used by the edge (hit and miss), the worker and the CLI.
+``name_derivative`` is the one function that names a derivative (its output
+format and its key); the edge (hit and miss), the worker and the CLI all call it.
 Layout, readable in the bucket::
 
     {prefix}{original key}/{tokens}.r{RENDER_VERSION}.{ext}
@@ -20,9 +21,11 @@ S3's 1,024 bytes.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
-from core.args import Transform
-from core.formats import EXTENSION
+from core.formats import EXTENSION, output_format
+from core.transform import Transform
+from core.types import OutputFormat
 
 #: Bump when the pipeline's pixels or encoding change for any transform.
 RENDER_VERSION = 1
@@ -80,3 +83,37 @@ def derivative_key(original_key: str, transform: Transform, fmt: str, prefix: st
     if len(name.encode()) + len(suffix) > _NAME_BUDGET:
         name = hashlib.sha256(name.encode()).hexdigest()
     return folder + name + suffix
+
+
+@dataclass(frozen=True, slots=True)
+class Derivative:
+    """One derivative: the format it is written in and its S3 key."""
+
+    format: OutputFormat
+    key: str
+
+
+def name_derivative(
+    original_key: str,
+    transform: Transform,
+    source: OutputFormat,
+    *,
+    animated: bool,
+    accept: str | None,
+    prefix: str,
+) -> Derivative:
+    """The derivative ``transform`` makes of ``original_key`` (``source``: the format its
+    extension names, or the bytes' format when it names none)."""
+    fmt = output_format(transform, source, animated=animated, accept=accept)
+    return Derivative(fmt, derivative_key(original_key, transform, fmt, prefix))
+
+
+def candidates(
+    original_key: str, transform: Transform, source: OutputFormat, *, accept: str | None, prefix: str
+) -> tuple[Derivative, ...]:
+    """Every derivative a request may name before the original is read: one, except a GIF
+    without an explicit or automatic format, which is PNG when static and GIF when animated
+    (static first: the common case)."""
+    static = name_derivative(original_key, transform, source, animated=False, accept=accept, prefix=prefix)
+    moving = name_derivative(original_key, transform, source, animated=True, accept=accept, prefix=prefix)
+    return (static,) if static == moving else (static, moving)

@@ -1,25 +1,31 @@
-"""Guard limits of the render core, as a plain frozen value.
+"""The guard limits of the render core, declared once.
 
-The core stays free of the settings library: callers build ``Limits`` from the
-typed configuration (``Settings.limits()``) or use the defaults below.
+``Limits`` is the plain value the core takes (explicitly: no core function
+falls back to defaults on its own). ``core.settings.Settings`` inherits these
+fields, so each limit has one name, default, bound and description, read from
+the config file or ``TACHYON_MAX_*`` like any other setting. Every limit is
+checked before decoding; docs/configuration.md lists them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import BaseModel, ConfigDict, Field
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(BaseModel):
     """What the core accepts; everything here is checked before decoding."""
 
-    max_source_bytes: int = 50 * 1024 * 1024
-    max_side: int = 20_000
-    max_pixels: int = 50_000_000
-    max_jpeg_scans: int = 100
-    max_frames: int = 500
-    max_animation_pixels: int = 200_000_000
-    max_output_side: int = 8_192
+    model_config = ConfigDict(frozen=True)
+
+    max_source_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest original read, in bytes")
+    max_side: int = Field(20_000, ge=1, description="largest width or height of an original, in pixels")
+    max_pixels: int = Field(50_000_000, ge=1, description="largest original, in pixels (one frame)")
+    max_jpeg_scans: int = Field(100, ge=1, description="most scans of a progressive JPEG")
+    max_frames: int = Field(500, ge=1, description="most frames of an animation")
+    max_animation_pixels: int = Field(
+        200_000_000, ge=1, description="most pixels of an animation, over all its frames"
+    )
+    max_output_side: int = Field(8_192, ge=1, description="largest width or height of a derivative")
 
 
 DEFAULT_LIMITS = Limits()

@@ -26,9 +26,6 @@ from pydantic_settings import (
 from core.limits import Limits
 
 BUNDLED_CONFIG = Path(__file__).with_name("tachyon.toml")
-LIVE_QUEUE = "derivatives"
-BATCH_QUEUE = "batch"
-RENDER_TASK = "tachyon.render"
 
 
 def config_file() -> Path | None:
@@ -39,8 +36,11 @@ def config_file() -> Path | None:
     return BUNDLED_CONFIG if BUNDLED_CONFIG.is_file() else None
 
 
-class Settings(BaseSettings):
-    """Everything configurable, with the defaults a fresh install runs on."""
+class Settings(BaseSettings, Limits):
+    """Everything configurable, with the defaults a fresh install runs on.
+
+    The guard limits are inherited from ``Limits`` (declared there, once).
+    """
 
     model_config = SettingsConfigDict(env_prefix="TACHYON_", extra="ignore", frozen=True)
 
@@ -85,15 +85,6 @@ class Settings(BaseSettings):
     )
     s3_timeout: float = Field(5.0, gt=0, description="connect/read timeout of the edge's S3 calls, seconds")
 
-    # Guard limits (checked before decoding)
-    max_source_bytes: int = Field(50 * 1024 * 1024, ge=1)
-    max_side: int = Field(20_000, ge=1)
-    max_pixels: int = Field(50_000_000, ge=1)
-    max_jpeg_scans: int = Field(100, ge=1)
-    max_frames: int = Field(500, ge=1)
-    max_animation_pixels: int = Field(200_000_000, ge=1)
-    max_output_side: int = Field(8_192, ge=1)
-
     # Worker
     task_soft_time_limit: int = Field(120, ge=1, description="seconds before a render is asked to stop")
     task_time_limit: int = Field(150, ge=1, description="seconds before a render's process is killed")
@@ -135,15 +126,7 @@ class Settings(BaseSettings):
 
     def limits(self) -> Limits:
         """The core's guard limits, as a plain value."""
-        return Limits(
-            max_source_bytes=self.max_source_bytes,
-            max_side=self.max_side,
-            max_pixels=self.max_pixels,
-            max_jpeg_scans=self.max_jpeg_scans,
-            max_frames=self.max_frames,
-            max_animation_pixels=self.max_animation_pixels,
-            max_output_side=self.max_output_side,
-        )
+        return Limits.model_validate(self.model_dump(include=set(Limits.model_fields)))
 
 
 @lru_cache(maxsize=1)

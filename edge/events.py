@@ -21,6 +21,7 @@ Response = dict[str, Any]
 OUTCOME_HEADER = "x-tachyon-outcome"
 #: Response header naming the path taken, for people debugging a distribution.
 DIAGNOSTIC_HEADER = "x-tachyon"
+_HEADER_CASE = {"etag": "ETag", "www-authenticate": "WWW-Authenticate"}
 
 _S3_HOST = re.compile(r"^(?P<bucket>.+?)\.s3(?:[.-][a-z0-9.-]*)?\.amazonaws\.com(?:\.cn)?$")
 
@@ -71,12 +72,22 @@ def header(message: dict[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def set_header(message: dict[str, Any], key: str, value: str) -> None:
-    """Replace a header (``key`` in its display case) on a request or response."""
+def display_case(name: str) -> str:
+    """The case CloudFront and S3 write a header name in (``x-amz-*`` stays lower-case)."""
+    lowered = name.lower()
+    if lowered in _HEADER_CASE:
+        return _HEADER_CASE[lowered]
+    if lowered.startswith("x-amz-"):
+        return lowered
+    return "-".join(part.capitalize() for part in lowered.split("-"))
+
+
+def set_header(message: dict[str, Any], name: str, value: str) -> None:
+    """Replace a header (any case) on a request or response."""
     headers = message.get("headers")
     if not isinstance(headers, dict):
         headers = message["headers"] = {}
-    headers[key.lower()] = [{"key": key, "value": value}]
+    headers[name.lower()] = [{"key": display_case(name), "value": value}]
 
 
 def original_key(uri: str) -> str:

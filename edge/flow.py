@@ -29,27 +29,26 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.args import OutputFormat, Transform, parse_query
+from core.args import parse_query
 from core.errors import ImageRefused, InvalidArgument
-from core.formats import candidate_formats, format_of_path, output_format
-from core.jobs import RenderJob, job_token
-from core.keys import derivative_key
+from core.formats import format_of_path
+from core.jobs import render_job
+from core.keys import Derivative, candidates, name_derivative
 from core.objects import is_fresh, normalise_etag, put_fields
+from core.transform import Transform
+from core.types import Outcome, OutputFormat
 from edge import events
 from edge.events import DIAGNOSTIC_HEADER, OUTCOME_HEADER, MalformedEvent, Request
-from edge.policy import by_image, by_size
+from edge.policy import Decision, by_image, by_size
 from edge.queue import JobQueue, QueueError
-from edge.s3 import S3Storage, StorageError
+from edge.s3 import Head, S3Storage, StorageError
 from edge.trace import Trace
 
 if TYPE_CHECKING:
     from core.settings import Settings
 
-HIT, RENDERED, QUEUED, FALLBACK, PASSTHROUGH, INVALID = (
-    "hit", "rendered", "queued", "fallback", "passthrough", "invalid",
-)  # fmt: skip
 #: Outcomes whose response is the original standing in for a derivative.
-SHORT_LIVED = frozenset({QUEUED, FALLBACK})
+SHORT_LIVED: frozenset[Outcome] = frozenset({"queued", "fallback"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +63,20 @@ class Ask:
     transform: Transform
     query: str
     accept: str | None  # the Accept value, when auto-format is on
+
+    def name(self, *, animated: bool, prefix: str) -> Derivative:
+        """This request's derivative, once it is known whether the original is animated."""
+        return name_derivative(
+            self.key, self.transform, self.source, animated=animated, accept=self.accept, prefix=prefix
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What the hit check found: the original (None: missing) and a hit, if any."""
+
+    original: Head | None
+    hit: Request | None  # the request rewritten to a fresh derivative
 
 
 class Fallback(Exception):
@@ -98,7 +111,7 @@ class Edge:
         request = events.find_request(event)
         if request is None:
             trace = Trace("origin-request")
-            trace.set(outcome=PASSTHROUGH, reason="malformed event: no request")
+            trace.set(outcome="passthrough", reason="malformed event: no request")
             trace.emit()
             return events.generated(400, "Bad Request", "Bad request", {"Content-Type": "text/plain"})
         trace = Trace("origin-request", _request_id(event))
@@ -107,12 +120,12 @@ class Edge:
         try:
             result = await self._route(request, trace)
         except MalformedEvent as error:
-            trace.set(outcome=PASSTHROUGH, reason=str(error))
+            trace.set(outcome="passthrough", reason=str(error))
             result = request  # unchanged: we cannot tell what it asks for
         except Exception as error:
             reason = error.args[0] if isinstance(error, Fallback | ImageRefused) else repr(error)
-            trace.set(outcome=FALLBACK, reason=str(reason)[:500])
-            result = self._mark(events.forward(request, uri if isinstance(uri, str) else None), FALLBACK)
+            trace.set(outcome="fallback", reason=str(reason)[:500])
+            result = _mark(events.forward(request, uri if isinstance(uri, str) else None), "fallback")
         trace.emit()
         return result
 
@@ -124,15 +137,15 @@ class Edge:
         key = events.origin_path(request) + events.original_key(uri)
         source = format_of_path(key)
         if source is None:
-            return self._pass(request, trace, "not an image path")
+            return _pass(request, trace, "not an image path")
         if request.get("method", "GET") not in ("GET", "HEAD"):
-            return self._pass(request, trace, f"method {request.get('method')}")
+            return _pass(request, trace, f"method {request.get('method')}")
         if not _encodable(key):
-            return self._pass(request, trace, "key is not valid UTF-8")
+            return _pass(request, trace, "key is not valid UTF-8")
         try:
             transform = parse_query(query, self.limits)
         except InvalidArgument as invalid:
-            trace.set(outcome=INVALID, reason=invalid.reason)
+            trace.set(outcome="invalid", reason=invalid.reason)
             return events.generated(
                 400,
                 "Bad Request",
@@ -140,11 +153,11 @@ class Edge:
                 {
                     "Content-Type": "text/plain; charset=utf-8",
                     "Cache-Control": f"public, max-age={self.settings.error_ttl}",
-                    "X-Tachyon": INVALID,
+                    DIAGNOSTIC_HEADER: "invalid",
                 },
             )
         if transform is None:
-            return self._pass(request, trace, "no transform argument")
+            return _pass(request, trace, "no transform argument")
         bucket = self.settings.bucket or events.bucket_of(request)
         if not bucket:
             raise Fallback("no bucket: set TACHYON_BUCKET or use an S3 origin")
@@ -152,87 +165,112 @@ class Edge:
         return await self._serve(Ask(request, trace, bucket, key, source, transform, query, accept))
 
     async def _serve(self, ask: Ask) -> dict[str, Any]:
-        request, trace, bucket, key, transform = ask.request, ask.trace, ask.bucket, ask.key, ask.transform
+        """A hit, else a miss: render here or enqueue, as ``edge.policy`` decides."""
+        found = await self._find_hit(ask)
+        if found.original is None:
+            return _pass(ask.request, ask.trace, "original missing")
+        if found.hit is not None:
+            return found.hit
+        decision = by_size(found.original.size, self.settings)
+        if decision is None:
+            done = await self._render_here(ask)
+            if not isinstance(done, Decision):
+                return done  # rendered, or the original vanished meanwhile
+            decision = done
+        if decision.action == "refuse":
+            raise Fallback(decision.reason)
+        return await self._enqueue(ask, found, decision)
+
+    async def _find_hit(self, ask: Ask) -> Lookup:
+        """HEAD the candidate derivatives and the original at once (one round trip)."""
         prefix = self.settings.derivative_prefix
-        formats = candidate_formats(transform, ask.source, ask.accept)
-        candidates = [derivative_key(key, transform, fmt, prefix) for fmt in formats]
+        named = candidates(ask.key, ask.transform, ask.source, accept=ask.accept, prefix=prefix)
+        trace = ask.trace
         try:
             if self.storage.needs_client:  # first call only: credentials and the S3 model
                 with trace.step("s3_client"):
                     await self.storage.client()
             with trace.step("s3_head"):
                 *derived, original = await asyncio.gather(
-                    *(self.storage.head(bucket, k) for k in [*candidates, key])
+                    *(self.storage.head(ask.bucket, k) for k in [*(d.key for d in named), ask.key])
                 )
         except StorageError as error:
             raise Fallback(str(error)) from error
-        if original is None:
-            return self._pass(request, trace, "original missing")
-        for candidate, head in zip(candidates, derived, strict=True):
-            if head is not None and is_fresh(head.metadata, original.etag):
-                trace.set(outcome=HIT, key=candidate)
-                return self._mark(events.rewrite_to_key(request, candidate), HIT)
-        stale = any(head is not None for head in derived)
-        trace.set(key=candidates[0], stale=stale)
+        if original is not None:
+            for candidate, head in zip(named, derived, strict=True):
+                if head is not None and is_fresh(head.metadata, original.etag):
+                    trace.set(outcome="hit", key=candidate.key)
+                    rewritten = _mark(events.rewrite_to_key(ask.request, candidate.key), "hit")
+                    return Lookup(original, rewritten)
+            trace.set(key=named[0].key, stale=any(head is not None for head in derived))
+        return Lookup(original, None)
 
-        decision = by_size(original.size, self.settings)
-        if decision is None:
-            with trace.step("s3_get"):
-                try:
-                    got = await self.storage.get(bucket, key)
-                except StorageError as error:
-                    raise Fallback(str(error)) from error
-            if got is None:
-                return self._pass(request, trace, "original missing")
-            data, head = got
-            from core.processing import probe
+    async def _render_here(self, ask: Ask) -> Decision | Request:
+        """Download and probe the original; render a small static one here.
 
-            with trace.step("probe"):
-                info = await asyncio.to_thread(probe, data, self.limits)
-            decision = by_image(info, transform, self.settings)
-            if decision.action == "render":
-                fmt = output_format(transform, ask.source, animated=info.animated, accept=ask.accept)
-                target = derivative_key(key, transform, fmt, prefix)
-                await self._render(ask, target, fmt, data, head.etag)
-                trace.set(outcome=RENDERED, key=target, reason=decision.reason)
-                return self._mark(events.rewrite_to_key(request, target), RENDERED)
-        if decision.action == "refuse":
-            raise Fallback(decision.reason)
+        Returns the rewritten request when rendered (or passed through when the
+        original vanished), else the decision to queue or refuse.
+        """
+        trace = ask.trace
+        with trace.step("s3_get"):
+            try:
+                got = await self.storage.get(ask.bucket, ask.key)
+            except StorageError as error:
+                raise Fallback(str(error)) from error
+        if got is None:
+            return _pass(ask.request, trace, "original missing")
+        data, head = got
+        from core.processing import probe
 
-        token = job_token(bucket, key, transform, ask.accept, prefix)
-        job = RenderJob(bucket, key, ask.query, ask.accept, normalise_etag(original.etag) or None)
+        with trace.step("probe"):
+            info = await asyncio.to_thread(probe, data, self.limits)
+        decision = by_image(info, ask.transform, self.settings, self.limits)
+        if decision.action != "render":
+            return decision
+        target = ask.name(animated=info.animated, prefix=self.settings.derivative_prefix)
+        await self._render(ask, target, data, head.etag)
+        trace.set(outcome="rendered", key=target.key, reason=decision.reason)
+        return _mark(events.rewrite_to_key(ask.request, target.key), "rendered")
+
+    async def _enqueue(self, ask: Ask, found: Lookup, decision: Decision) -> Request:
+        """Send one render job for the worker and serve the original meanwhile (queued)."""
+        assert found.original is not None
+        job = render_job(
+            ask.bucket,
+            ask.key,
+            ask.query,
+            ask.transform,
+            ask.source,
+            accept=ask.accept,
+            etag=normalise_etag(found.original.etag) or None,
+            prefix=self.settings.derivative_prefix,
+        )
         try:
-            with trace.step("enqueue"):
-                enqueued, why = await self.queue.enqueue(job, token)
+            with ask.trace.step("enqueue"):
+                sent = await self.queue.enqueue(job)
         except QueueError as error:
             raise Fallback(f"{decision.reason}; {error}") from error
-        if enqueued == "failed":
-            raise Fallback(why)
-        trace.set(outcome=QUEUED, reason=f"{decision.reason}; {why}", enqueued=enqueued == "queued")
-        return self._mark(events.forward(request), QUEUED)  # the original, as asked
+        if sent.outcome == "failed":
+            raise Fallback(sent.reason)
+        ask.trace.set(outcome="queued", reason=f"{decision.reason}; {sent.reason}",
+                      enqueued=sent.outcome == "queued", task_id=sent.task_id)  # fmt: skip
+        return _mark(events.forward(ask.request), "queued")  # the original, as asked
 
-    async def _render(self, ask: Ask, target: str, fmt: OutputFormat, data: bytes, etag: str | None) -> None:
+    async def _render(self, ask: Ask, target: Derivative, data: bytes, etag: str | None) -> None:
         """Render in a worker thread (the loop keeps serving), then store the derivative."""
         from core.processing import render_transform
 
         trace = ask.trace
         with trace.step("render"):
-            rendered = await asyncio.to_thread(render_transform, data, ask.transform, fmt, self.limits)
+            rendered = await asyncio.to_thread(
+                render_transform, data, ask.transform, target.format, self.limits
+            )
         with trace.step("s3_put"):
             try:
-                await self.storage.put(ask.bucket, target, rendered.data, put_fields(fmt, etag))
+                await self.storage.put(ask.bucket, target.key, rendered.data, put_fields(target.format, etag))
             except StorageError as error:
                 raise Fallback(str(error)) from error
         trace.set(size=f"{rendered.width}x{rendered.height}", bytes=len(rendered.data))
-
-    def _pass(self, request: Request, trace: Trace, reason: str) -> Request:
-        trace.set(outcome=PASSTHROUGH, reason=reason)
-        return self._mark(events.forward(request), PASSTHROUGH)
-
-    @staticmethod
-    def _mark(request: Request, outcome: str) -> Request:
-        events.set_header(request, "X-Tachyon-Outcome", outcome)
-        return request
 
     # origin-response --------------------------------------------------------------
 
@@ -241,22 +279,33 @@ class Edge:
         trace = Trace("origin-response", _request_id(event))
         response = events.find_response(event)
         if response is None:
-            trace.set(outcome=PASSTHROUGH, reason="malformed event: no response")
+            trace.set(outcome="passthrough", reason="malformed event: no response")
             trace.emit()
             return events.generated(400, "Bad Request", "Bad request", {"Content-Type": "text/plain"})
         try:
             request = events.find_request(event) or {}
-            outcome = events.header(request, OUTCOME_HEADER) or PASSTHROUGH
+            outcome = events.header(request, OUTCOME_HEADER) or "passthrough"
             status = str(response.get("status", ""))
             trace.set(outcome=outcome, uri=request.get("uri"), status=status)
             # 304 too: CloudFront revalidates an expired fallback and takes the lifetime from the 304.
             if outcome in SHORT_LIVED and (status.startswith("2") or status == "304"):
                 events.set_header(response, "Cache-Control", f"public, max-age={self.settings.fallback_ttl}")
-            events.set_header(response, "X-Tachyon", outcome)
+            events.set_header(response, DIAGNOSTIC_HEADER, outcome)
         except Exception as error:  # a response we cannot read is returned as it came
             trace.set(reason=repr(error)[:500])
         trace.emit()
         return response
+
+
+def _pass(request: Request, trace: Trace, reason: str) -> Request:
+    trace.set(outcome="passthrough", reason=reason)
+    return _mark(events.forward(request), "passthrough")
+
+
+def _mark(request: Request, outcome: Outcome) -> Request:
+    """Name the path taken on the request, for origin-response (which sees the request as sent)."""
+    events.set_header(request, OUTCOME_HEADER, outcome)
+    return request
 
 
 def _encodable(key: str) -> bool:

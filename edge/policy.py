@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from core.args import Transform
+    from core.limits import Limits
     from core.processing import SourceInfo
     from core.settings import Settings
+    from core.transform import Transform
 
 Action = Literal["render", "queue", "refuse"]
 
@@ -40,7 +41,7 @@ def by_size(content_length: int | None, settings: Settings) -> Decision | None:
     return None
 
 
-def by_image(info: SourceInfo, transform: Transform, settings: Settings) -> Decision:
+def by_image(info: SourceInfo, transform: Transform, settings: Settings, limits: Limits) -> Decision:
     """Decide from the original's header (``probe``), before decoding it."""
     from core.processing import decode_pixels
 
@@ -48,7 +49,7 @@ def by_image(info: SourceInfo, transform: Transform, settings: Settings) -> Deci
         return Decision("queue", f"animated ({info.frames} frames)")
     if info.bytes > settings.sync_max_bytes:
         return Decision("queue", f"original is {info.bytes} bytes, above {settings.sync_max_bytes}")
-    pixels = decode_pixels(info, transform)
+    pixels = decode_pixels(info, transform, limits)
     if pixels > settings.sync_max_pixels:
         return Decision("queue", f"decode needs {pixels} pixels, above {settings.sync_max_pixels}")
     return Decision("render", "small static image")

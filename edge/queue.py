@@ -23,15 +23,24 @@ import asyncio
 import contextlib
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from core.jobs import RenderJob, failed_key, failure_reason, pending_key
-from core.settings import LIVE_QUEUE, RENDER_TASK
+from core.clients import redis_options
+from core.jobs import LIVE_QUEUE, RENDER_TASK, RenderJob, failed_key, failure_reason, pending_key
 
 if TYPE_CHECKING:
     from core.settings import Settings
 
 Enqueued = Literal["queued", "pending", "failed"]
+
+
+class Sent(NamedTuple):
+    """What ``enqueue`` did: sent, pending (another miss sent it) or failed (recorded give-up)."""
+
+    outcome: Enqueued
+    reason: str
+    task_id: str | None = None  # the Celery task id of a sent job, for the log
+
 
 _apps: dict[str, Any] = {}
 _apps_lock = threading.Lock()
@@ -85,11 +94,7 @@ class JobQueue:
                 if self._redis is None:
                     from redis.asyncio import Redis
 
-                    self._redis = Redis.from_url(
-                        self._settings.effective_lock_url,
-                        socket_connect_timeout=_CONNECT_TIMEOUT,
-                        socket_timeout=_CONNECT_TIMEOUT,
-                    )
+                    self._redis = Redis.from_url(self._settings.effective_lock_url, **redis_options("edge"))
         return self._redis
 
     async def close(self) -> None:
@@ -98,35 +103,38 @@ class JobQueue:
             client, self._redis = self._redis, None
             await client.aclose()
 
-    async def enqueue(self, job: RenderJob, token: str) -> tuple[Enqueued, str]:
+    async def enqueue(self, job: RenderJob) -> Sent:
         """Send ``job`` unless one is pending or failed; returns the outcome and a reason."""
+        token = job.token
+        if token is None:
+            raise QueueError("a render job without a token cannot be deduplicated")
         try:
             redis = await self._lock_client()
             if redis is None:
                 if not self._claim_locally(token):
-                    return "pending", "a job for this derivative is pending"
+                    return Sent("pending", "a job for this derivative is pending")
             else:
                 failed = await redis.get(failed_key(token))
                 if failed is not None:
                     reason = failure_reason(failed, job.etag)
                     if reason is not None:
-                        return "failed", "worker gave up: " + reason[:200]
+                        return Sent("failed", "worker gave up: " + reason[:200])
                     await redis.delete(failed_key(token))  # about a replaced original
                 claimed = await redis.set(pending_key(token), b"1", nx=True, ex=self._settings.pending_ttl)
                 if not claimed:
-                    return "pending", "a job for this derivative is pending"
+                    return Sent("pending", "a job for this derivative is pending")
         except Exception as error:
             raise QueueError(f"lock store: {type(error).__name__}: {error}"[:300]) from error
         try:
-            await asyncio.to_thread(self._send, job)
+            task_id = await asyncio.to_thread(self._send, job)
         except Exception as error:
             await self._release(redis, token)
             raise QueueError(f"broker: {type(error).__name__}: {error}"[:300]) from error
-        return "queued", "job sent"
+        return Sent("queued", "job sent", task_id)
 
-    def _send(self, job: RenderJob) -> None:
+    def _send(self, job: RenderJob) -> str:
         app = self._app or celery_app(self._settings.broker_url)
-        app.send_task(RENDER_TASK, kwargs=job.to_kwargs(), queue=LIVE_QUEUE)
+        return str(app.send_task(RENDER_TASK, kwargs=job.to_kwargs(), queue=LIVE_QUEUE).id)
 
     def _claim_locally(self, token: str) -> bool:
         now = time.monotonic()

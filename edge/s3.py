@@ -1,19 +1,12 @@
 """The edge's S3 adapter: HEAD, GET and PUT through botocore, awaited in threads.
 
-Why botocore in threads rather than an async client (aioboto3/aiobotocore):
-the hit path asks S3 about the derivative(s) and the original at the same time,
-so a hit costs one round trip; botocore's client is thread-safe, and awaiting
-its calls with ``asyncio.to_thread`` gives the same concurrency. The async
-client would also import aiohttp, which doubled the edge's cold import
-(measured: 1.7× a plain ``boto3.client("s3")`` against about 1.3× this way;
-see docs/edge.md) — and Lambda@Edge pays a cold start in every region.
-
-The client is made once, on first use, and reused for every later call (one
-per Lambda container, one per local server). A missing key is ``None``, not
-an error: S3 answers 404 when the caller may list the bucket and 403
-otherwise, and both mean "not there" to the edge. Every other failure
-(timeouts, connection errors, 5xx, throttling) becomes ``StorageError`` with a
-short reason for the log.
+Why botocore in threads rather than an async client: the hit path asks S3
+about the derivative(s) and the original at once (one round trip), botocore's
+client is thread-safe, and the async client would import aiohttp, which made
+the cold import far heavier (docs/edge.md). The client is made once, on first
+use, with the options of ``core.clients``, and reused by every later call.
+What an S3 error means is ``core.s3errors``'s rule: a missing key is ``None``,
+every other failure a ``StorageError`` with a short reason for the log.
 """
 
 from __future__ import annotations
@@ -26,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 from botocore.session import get_session
 
+from core.clients import s3_options
+from core.s3errors import describe, meaning
+
 if TYPE_CHECKING:
     from core.settings import Settings
-
-_MISSING_CODES = frozenset({"404", "403", "NoSuchKey", "NotFound", "AccessDenied", "Forbidden"})
 
 
 class StorageError(Exception):
@@ -43,22 +37,6 @@ class Head:
     etag: str | None
     size: int | None
     metadata: dict[str, str] = field(default_factory=dict)
-
-
-def _status(error: Exception) -> str | None:
-    """The S3 error code of a botocore ``ClientError`` (or its HTTP status), else None."""
-    response = getattr(error, "response", None)
-    if not isinstance(response, dict):
-        return None
-    code = response.get("Error", {}).get("Code")
-    if code:
-        return str(code)
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return str(status) if status else None
-
-
-def _reason(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:300]
 
 
 class S3Storage:
@@ -77,17 +55,8 @@ class S3Storage:
     def _make_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                s = self._settings
-                config = Config(
-                    connect_timeout=s.s3_timeout,
-                    read_timeout=s.s3_timeout,
-                    retries={"max_attempts": 2, "mode": "standard"},
-                    max_pool_connections=64,
-                    s3={"addressing_style": "path"} if s.s3_endpoint else None,
-                )
-                self._client = get_session().create_client(
-                    "s3", region_name=s.region, endpoint_url=s.s3_endpoint, config=config
-                )
+                client_kwargs, config = s3_options(self._settings, "edge")
+                self._client = get_session().create_client("s3", config=Config(**config), **client_kwargs)
         return self._client
 
     async def client(self) -> Any:
@@ -108,9 +77,9 @@ class S3Storage:
             s3 = await self.client()
             answer = await asyncio.to_thread(s3.head_object, Bucket=bucket, Key=key)
         except Exception as error:
-            if _status(error) in _MISSING_CODES:
+            if meaning(error) == "missing":
                 return None
-            raise StorageError(f"HEAD {key}: {_reason(error)}") from error
+            raise StorageError(f"HEAD {key}: {describe(error)}") from error
         return Head(answer.get("ETag"), answer.get("ContentLength"), dict(answer.get("Metadata") or {}))
 
     async def get(self, bucket: str, key: str) -> tuple[bytes, Head] | None:
@@ -119,9 +88,9 @@ class S3Storage:
             s3 = await self.client()
             answer, data = await asyncio.to_thread(_get, s3, bucket, key)
         except Exception as error:
-            if _status(error) in _MISSING_CODES:
+            if meaning(error) == "missing":
                 return None
-            raise StorageError(f"GET {key}: {_reason(error)}") from error
+            raise StorageError(f"GET {key}: {describe(error)}") from error
         return data, Head(answer.get("ETag"), len(data), dict(answer.get("Metadata") or {}))
 
     async def put(self, bucket: str, key: str, data: bytes, fields: dict[str, object]) -> None:
@@ -130,7 +99,7 @@ class S3Storage:
             s3 = await self.client()
             await asyncio.to_thread(s3.put_object, Bucket=bucket, Key=key, Body=data, **fields)
         except Exception as error:
-            raise StorageError(f"PUT {key}: {_reason(error)}") from error
+            raise StorageError(f"PUT {key}: {describe(error)}") from error
 
 
 def _get(s3: Any, bucket: str, key: str) -> tuple[dict[str, Any], bytes]:

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from worker_process import WorkerProcess, running_worker
 
 from cli import main
 from core.keys import DEFAULT_PREFIX
+from tests.worker_process import WorkerProcess, running_worker
 
 pytestmark = pytest.mark.slow
 ORIGINALS = 1000

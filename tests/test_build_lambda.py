@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cli.build import build_lambda
-from core.settings import LIVE_QUEUE
+from core.jobs import LIVE_QUEUE
 
 pytestmark = pytest.mark.slow
 

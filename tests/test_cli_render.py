@@ -13,6 +13,7 @@ from PIL import Image
 
 from core.args import parse_query
 from core.keys import derivative_key
+from tests.helpers import LIMITS
 
 COMMAND = Path(sys.executable).with_name("tachyon-edge")
 
@@ -31,7 +32,7 @@ def test_render_writes_the_file_and_prints_one_json_line(fixtures: Path, tmp_pat
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1
     line = json.loads(lines[0])
-    transform = parse_query("resize=150%2C150")
+    transform = parse_query("resize=150%2C150", LIMITS)
     assert transform is not None
     assert line == {
         "format": "jpeg",

@@ -22,6 +22,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
+from core.settings import Settings
 from edge.local.seed import originals, s3_client, samples_dir, seed
 from edge.local.server import DEFAULT_BUCKET, MEMORY_BROKER, build_app, plan
 
@@ -82,7 +83,7 @@ def test_seed_uses_paths_inside_the_folder_as_keys(
     (tmp_path / ".DS_Store").write_bytes(b"junk")
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git/config").write_text("x")
-    client = s3_client(s3_endpoint, "us-east-1")
+    client = s3_client(Settings(s3_endpoint=s3_endpoint, region="us-east-1"))
     keys = seed(client, bucket, tmp_path)
     assert keys == ["logo.webp", "uploads/2018/02/photo.jpg"]
     photo = client.head_object(Bucket=bucket, Key="uploads/2018/02/photo.jpg")

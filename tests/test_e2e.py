@@ -137,7 +137,7 @@ def test_small_jpeg_is_rendered_on_the_first_request_and_cached_after(
         ("animated.webp", "resize=200%2C100", "WEBP", (200, 100), 12),
     ],
 )
-def test_animated_original_is_served_first_then_the_workers_derivative(  # noqa: PLR0917
+def test_animated_original_is_served_first_then_the_workers_derivative(
     settings: Settings,
     s3_client: Any,
     bucket: str,

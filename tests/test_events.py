@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cf_events import origin_request, viewer_uri
 from hypothesis import given
 from hypothesis import strategies as st
 
 from edge import events
+from tests.cf_events import origin_request, viewer_uri
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from core.errors import ImageRefused
 from core.limits import Limits
 from core.processing import probe, render
 from core.processing.guards import jpeg_scans
+from tests.helpers import LIMITS
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -54,7 +55,7 @@ def test_decompression_bomb_refused_from_header_quickly() -> None:
     assert len(bomb) < 200
     started = time.perf_counter()
     with pytest.raises(ImageRefused, match="900,000,000 pixels"):
-        probe(bomb)
+        probe(bomb, LIMITS)
     with pytest.raises(ImageRefused):
         render(bomb, "w=100")
     assert time.perf_counter() - started < 0.5  # 2.7 GB of pixels were never allocated
@@ -74,8 +75,8 @@ def test_pixel_and_side_limits() -> None:
     with pytest.raises(ImageRefused, match="each side may be at most 250"):
         probe(source, Limits(max_side=250))
     with pytest.raises(ImageRefused, match="each side"):
-        probe(png_header(25_000, 10))
-    assert probe(source).width == 300
+        probe(png_header(25_000, 10), LIMITS)
+    assert probe(source, LIMITS).width == 300
 
 
 def test_source_bytes_limit() -> None:
@@ -96,17 +97,17 @@ def test_unsupported_formats_are_refused_by_their_bytes() -> None:
         out = io.BytesIO()
         Image.new("RGB", (16, 16)).save(out, fmt)
         with pytest.raises(ImageRefused, match="not a JPEG"):
-            probe(out.getvalue())
+            probe(out.getvalue(), LIMITS)
 
 
 def test_progressive_jpeg_with_too_many_scans_refused_before_decoding() -> None:
     source = many_scans(150)
     assert jpeg_scans(source) == 150
     with pytest.raises(ImageRefused, match="150 scans"):
-        probe(source)
+        probe(source, LIMITS)
     ordinary = jpeg_bytes(progressive=True)
     assert 1 < jpeg_scans(ordinary) <= 100
-    assert probe(ordinary).format == "jpeg"
+    assert probe(ordinary, LIMITS).format == "jpeg"
     with pytest.raises(ImageRefused, match="scans"):
         probe(ordinary, Limits(max_jpeg_scans=2))
 
@@ -135,7 +136,7 @@ def test_animation_limits(fixtures: Path) -> None:
         probe(source, Limits(max_frames=10))
     with pytest.raises(ImageRefused, match="over 48 frames"):
         probe(source, Limits(max_animation_pixels=1_000_000))
-    assert probe(source).frames == 48
+    assert probe(source, LIMITS).frames == 48
 
 
 @pytest.mark.parametrize("name", ["hdr.jpg", "Website.png", "animated.gif", "animated.webp"])
@@ -197,5 +198,5 @@ def test_gif_with_too_many_frames_refused_without_walking_them_all() -> None:
     out = io.BytesIO()
     frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=10, optimize=False)
     with pytest.raises(ImageRefused, match="more than 500 frames"):
-        probe(out.getvalue())
+        probe(out.getvalue(), LIMITS)
     assert probe(out.getvalue(), Limits(max_frames=1000)).frames == 700

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cf_events import header, origin_request, origin_response, viewer_uri
 from PIL import Image
 
 from core.objects import IMMUTABLE
@@ -22,6 +21,7 @@ from core.settings import Settings
 from edge import handler
 from edge.events import original_key
 from edge.flow import Edge
+from tests.cf_events import header, origin_request, origin_response, viewer_uri
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 import redis
-from cf_events import header, origin_request
 
-from core.args import parse_query
-from core.jobs import failed_key, failure_record, job_token, pending_key
-from core.settings import LIVE_QUEUE, RENDER_TASK, Settings
+from core.jobs import LIVE_QUEUE, RENDER_TASK, failed_key, failure_record, pending_key
+from core.settings import Settings
 from edge.flow import Edge
+from tests.cf_events import header, origin_request
+from tests.helpers import token_for
 
 
 @pytest.fixture
@@ -71,13 +71,14 @@ def test_large_original_is_queued_once_and_served_meanwhile(
     assert broker.llen(LIVE_QUEUE) == 1
     (message,) = messages(broker)
     etag = s3_client.head_object(Bucket=bucket, Key="big/humans.png")["ETag"].strip('"')
+    token = token_for(bucket, "big/humans.png", query, "png")
     assert message == {
         "task": RENDER_TASK,
         "kwargs": {
-            "bucket": bucket, "original_key": "big/humans.png", "query": query, "accept": None, "etag": etag,
+            "bucket": bucket, "original_key": "big/humans.png", "query": query, "token": token,
+            "accept": None, "etag": etag,
         },
     }  # fmt: skip
-    token = job_token(bucket, "big/humans.png", parse_query(query), None, settings.derivative_prefix)  # type: ignore[arg-type]
     assert 0 < broker.ttl(pending_key(token)) <= settings.pending_ttl
     assert [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket)["Contents"]] == ["big/humans.png"]
 
@@ -110,7 +111,7 @@ def test_failed_job_is_not_enqueued_again(
     settings: Settings, bucket: str, s3_client: Any, fixtures: Path, broker: redis.Redis
 ) -> None:
     put(s3_client, bucket, "bad.png", fixtures / "humans.png")
-    token = job_token(bucket, "bad.png", parse_query("w=10"), None, settings.derivative_prefix)  # type: ignore[arg-type]
+    token = token_for(bucket, "bad.png", "w=10", "png")
     broker.set(failed_key(token), "too many frames")
     (result,) = gather(settings, origin_request(bucket, "/bad.png", "w=10"))
     assert (result["uri"], header(result, "x-tachyon-outcome")) == ("/bad.png", "fallback")
@@ -135,7 +136,7 @@ def test_redis_unreachable_falls_back(
         assert (result["uri"], result["querystring"]) == ("/big.png", "")
         assert header(result, "x-tachyon-outcome") == "fallback"
     if which == "broker":
-        token = job_token(bucket, "big.png", parse_query("w=10"), None, settings.derivative_prefix)  # type: ignore[arg-type]
+        token = token_for(bucket, "big.png", "w=10", "png")
         assert broker.exists(pending_key(token)) == 0
 
 
@@ -165,7 +166,7 @@ def test_a_failure_recorded_for_a_replaced_original_does_not_block_the_new_one(
     """The worker gave up on the old bytes; a fixed upload under the same key is queued again."""
     put(s3_client, bucket, "fixed.png", fixtures / "humans.png")
     old_etag = s3_client.head_object(Bucket=bucket, Key="fixed.png")["ETag"].strip('"')
-    token = job_token(bucket, "fixed.png", parse_query("w=10"), None, settings.derivative_prefix)  # type: ignore[arg-type]
+    token = token_for(bucket, "fixed.png", "w=10", "png")
     broker.set(failed_key(token), failure_record(old_etag, "corrupt image"))
     (before,) = gather(settings, origin_request(bucket, "/fixed.png", "w=10"))
     assert header(before, "x-tachyon-outcome") == "fallback"

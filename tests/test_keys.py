@@ -7,9 +7,19 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.args import Transform, parse_query
-from core.formats import candidate_formats, output_format
-from core.keys import MAX_KEY_BYTES, RENDER_VERSION, derivative_key, original_prefix
+from core.args import parse_query
+from core.formats import output_format
+from core.keys import (
+    DEFAULT_PREFIX,
+    MAX_KEY_BYTES,
+    RENDER_VERSION,
+    candidates,
+    derivative_key,
+    original_prefix,
+)
+from core.transform import Transform
+from core.types import OutputFormat
+from tests.helpers import LIMITS
 
 ORIGINAL = "uploads/2018/02/photo.jpg"
 
@@ -73,7 +83,7 @@ def spellings(request: dict[str, object], rng: random.Random) -> str:
 
 
 def key_for(query: str) -> str | None:
-    transform = parse_query(query)
+    transform = parse_query(query, LIMITS)
     if transform is None:
         return None
     fmt = output_format(transform, "jpeg", animated=False)
@@ -154,7 +164,7 @@ def test_different_renders_never_share_a_key(names: list[str], seed: int) -> Non
         queries.add("&".join(parts))
     by_transform: dict[Transform, str] = {}
     for query in queries:
-        transform = parse_query(query)
+        transform = parse_query(query, LIMITS)
         if transform is None:
             continue
         key = derivative_key(ORIGINAL, transform, "jpeg")
@@ -164,7 +174,7 @@ def test_different_renders_never_share_a_key(names: list[str], seed: int) -> Non
 
 
 def test_key_is_readable_and_versioned() -> None:
-    transform = parse_query("resize=150%2C150")
+    transform = parse_query("resize=150%2C150", LIMITS)
     assert transform is not None
     key = derivative_key(ORIGINAL, transform, "jpeg")
     assert key == f"_derivatives/{ORIGINAL}/resize150x150_q82.r{RENDER_VERSION}.jpg"
@@ -172,14 +182,14 @@ def test_key_is_readable_and_versioned() -> None:
 
 
 def test_quality_is_not_part_of_lossless_keys() -> None:
-    low, high = parse_query("w=10&quality=10"), parse_query("w=10&quality=90")
+    low, high = parse_query("w=10&quality=10", LIMITS), parse_query("w=10&quality=90", LIMITS)
     assert low is not None and high is not None
     assert derivative_key(ORIGINAL, low, "png") == derivative_key(ORIGINAL, high, "png")
     assert derivative_key(ORIGINAL, low, "webp") != derivative_key(ORIGINAL, high, "webp")
 
 
 def test_prefix_is_configurable_and_one_original_is_one_folder() -> None:
-    transform = parse_query("w=10")
+    transform = parse_query("w=10", LIMITS)
     assert transform is not None
     key = derivative_key("a.jpg", transform, "jpeg", prefix="cache/")
     assert key.startswith("cache/a.jpg/")
@@ -188,7 +198,7 @@ def test_prefix_is_configurable_and_one_original_is_one_folder() -> None:
 
 
 def test_unsafe_original_keys_cannot_escape_the_prefix() -> None:
-    transform = parse_query("w=10")
+    transform = parse_query("w=10", LIMITS)
     assert transform is not None
     for original in ("../../etc/passwd.jpg", "a//b.jpg", "./a.jpg", "/lead.jpg", "a/\x00.jpg"):
         key = derivative_key(original, transform, "jpeg")
@@ -197,7 +207,7 @@ def test_unsafe_original_keys_cannot_escape_the_prefix() -> None:
 
 
 def test_keys_never_exceed_s3_limit() -> None:
-    transform = parse_query("w=10&h=20&crop=10.1234,20.5,30,40&rotate=90&flip=1&flop=1&negative=1")
+    transform = parse_query("w=10&h=20&crop=10.1234,20.5,30,40&rotate=90&flip=1&flop=1&negative=1", LIMITS)
     assert transform is not None
     for original in ("x" * 1000 + ".jpg", "é/" * 300 + "a.jpg", "a.jpg"):
         key = derivative_key(original, transform, "jpeg")
@@ -205,11 +215,18 @@ def test_keys_never_exceed_s3_limit() -> None:
         assert key.endswith(".jpg")
 
 
+def formats_of(transform: Transform, source: OutputFormat, accept: str | None = None) -> tuple[str, ...]:
+    named = candidates("a.img", transform, source, accept=accept, prefix=DEFAULT_PREFIX)
+    for derivative in named:
+        assert derivative.key == derivative_key("a.img", transform, derivative.format)
+    return tuple(d.format for d in named)
+
+
 def test_gif_candidates_are_png_then_gif() -> None:
-    transform = parse_query("w=100")
+    transform = parse_query("w=100", LIMITS)
     assert transform is not None
-    assert candidate_formats(transform, "gif") == ("png", "gif")
-    assert candidate_formats(transform, "jpeg") == ("jpeg",)
-    webp = parse_query("w=100&webp=1")
-    assert webp is not None and candidate_formats(webp, "gif") == ("webp",)
-    assert candidate_formats(transform, "gif", accept="image/avif,image/webp,*/*") == ("avif", "webp")
+    assert formats_of(transform, "gif") == ("png", "gif")
+    assert formats_of(transform, "jpeg") == ("jpeg",)
+    webp = parse_query("w=100&webp=1", LIMITS)
+    assert webp is not None and formats_of(webp, "gif") == ("webp",)
+    assert formats_of(transform, "gif", accept="image/avif,image/webp,*/*") == ("avif", "webp")

@@ -12,12 +12,13 @@ from cli import main
 from core.args import parse_query
 from core.keys import DEFAULT_PREFIX, derivative_key
 from core.settings import Settings
+from tests.helpers import LIMITS
 
 
 def put_derivatives(s3: Any, bucket: str, original: str, widths: range) -> list[str]:
     keys = []
     for width in widths:
-        transform = parse_query(f"w={width}")
+        transform = parse_query(f"w={width}", LIMITS)
         assert transform is not None
         keys.append(derivative_key(original, transform, "jpeg"))
     with ThreadPoolExecutor(8) as pool:

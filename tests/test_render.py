@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms
 
-from core.args import Transform, parse_query
+from core.args import parse_query
 from core.errors import ImageRefused
 from core.limits import Limits
 from core.processing import decode_pixels, probe, render, render_many, render_transform
+from core.transform import Transform
+from tests.helpers import LIMITS
 
 GPS_IFD = 0x8825
 
@@ -129,7 +131,7 @@ def test_exif_rotated_jpeg_comes_out_upright(orientation: int, top: str) -> None
     exif = Image.Exif()
     exif[0x0112] = orientation
     source = encode(halves((400, 200), "red", "blue"), "JPEG", exif=exif.tobytes(), quality=95)
-    info = probe(source)
+    info = probe(source, LIMITS)
     assert (info.width, info.height) == (200, 400)
     result = render(source, "w=100")
     image = decoded(result.data).convert("RGB")
@@ -319,20 +321,20 @@ def test_static_gif_becomes_png() -> None:
 
 
 def test_camera_sized_jpeg_uses_dct_scaling(camera_jpeg: bytes) -> None:
-    info = probe(camera_jpeg)
-    transform = parse_query("w=300")
+    info = probe(camera_jpeg, LIMITS)
+    transform = parse_query("w=300", LIMITS)
     assert transform is not None
-    assert decode_pixels(info, transform) == 750 * 500  # decoded at 1/8 scale
-    assert decode_pixels(info, parse_query("w=2048") or transform) == 3000 * 2000
-    assert decode_pixels(info, parse_query("strip=all") or transform) == 6000 * 4000
-    result = render_transform(camera_jpeg, transform, "jpeg")
+    assert decode_pixels(info, transform, LIMITS) == 750 * 500  # decoded at 1/8 scale
+    assert decode_pixels(info, parse_query("w=2048", LIMITS) or transform, LIMITS) == 3000 * 2000
+    assert decode_pixels(info, parse_query("strip=all", LIMITS) or transform, LIMITS) == 6000 * 4000
+    result = render_transform(camera_jpeg, transform, "jpeg", LIMITS)
     assert (result.width, result.height) == (300, 200)
 
 
 def test_render_many_wordpress_size_set(camera_jpeg: bytes) -> None:
     queries = ["resize=150,150", "w=300", "w=768", "w=1024", "w=2048"]
-    transforms = [parse_query(q) or Transform() for q in queries]
-    results = render_many(camera_jpeg, [(t, "jpeg") for t in transforms])
+    transforms = [parse_query(q, LIMITS) or Transform() for q in queries]
+    results = render_many(camera_jpeg, [(t, "jpeg") for t in transforms], LIMITS)
     assert [(r.width, r.height) for r in results] == [
         (150, 150), (300, 200), (768, 512), (1024, 683), (2048, 1365),
     ]  # fmt: skip
@@ -359,10 +361,10 @@ def test_dct_scaled_decode_keeps_edges_in_place() -> None:
     image = Image.new("L", (899, 446), 0)
     image.paste(255, (700, 0, 899, 446))
     source = encode(image.convert("RGB"), "JPEG", quality=95)
-    transform = parse_query("w=300")
+    transform = parse_query("w=300", LIMITS)
     assert transform is not None
-    assert decode_pixels(probe(source), transform) == 450 * 223  # decoded at 1/2
-    out = decoded(render_transform(source, transform, "png").data).convert("L")
+    assert decode_pixels(probe(source, LIMITS), transform, LIMITS) == 450 * 223  # decoded at 1/2
+    out = decoded(render_transform(source, transform, "png", LIMITS).data).convert("L")
     reference = decoded(source).convert("L").resize((300, 149), Image.Resampling.LANCZOS)
     worst = max(abs(out.getpixel((x, 70)) - reference.getpixel((x, 70))) for x in range(300))  # type: ignore[operator]
     assert worst <= 8

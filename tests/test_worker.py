@@ -18,23 +18,17 @@ import redis
 from celery import Celery
 from click.testing import CliRunner
 from PIL import Image
-from worker_process import WorkerProcess, running_worker, wait_for
 
-from core.args import Transform, parse_query
-from core.jobs import RenderJob, failed_key, job_token, pending_key
+from core.args import parse_query
+from core.jobs import BATCH_QUEUE, BATCH_RENDER_TASK, RENDER_TASK, BatchRenderJob, failed_key, pending_key
 from core.keys import DEFAULT_PREFIX, derivative_key
 from core.objects import IMMUTABLE, ORIGINAL_ETAG, normalise_etag
-from core.settings import RENDER_TASK
+from core.settings import Settings
+from core.transform import Transform
+from tests.helpers import LIMITS, EdgeQueue, noisy_jpeg
+from tests.worker_process import WorkerProcess, running_worker, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def jpeg(width: int, height: int, seed: int = 1) -> bytes:
-    """A real JPEG with texture (noise), so renders and sizes are meaningful."""
-    noise = Image.effect_noise((width, height), 40 + seed % 20).convert("RGB")
-    out = io.BytesIO()
-    noise.save(out, "JPEG", quality=85)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -48,31 +42,28 @@ def worker(worker_env: dict[str, str]) -> Iterator[WorkerProcess]:
         yield proc
 
 
-class EdgeLike:
-    """What the edge does on a miss it cannot render: pending key NX, then send the job by name."""
-
-    def __init__(self, celery: Celery, locks: redis.Redis) -> None:
-        self.celery, self.locks = celery, locks
-
-    def enqueue(self, bucket: str, key: str, query: str, accept: str | None = None) -> tuple[str, str]:
-        """→ (job token, task id)."""
-        token = job_token(bucket, key, transform(query), accept, DEFAULT_PREFIX)
-        assert self.locks.set(pending_key(token), "1", nx=True, ex=300)
-        job = RenderJob(bucket=bucket, original_key=key, query=query, accept=accept)
-        result = self.celery.send_task(RENDER_TASK, kwargs=job.to_kwargs(), queue="derivatives")
-        return token, str(result.id)
+@pytest.fixture(scope="module")
+def edge(redis_url: str, s3_endpoint: str, s3_client: Any) -> Iterator[EdgeQueue]:
+    """The edge's own queue adapter: it knows the broker and nothing of the worker's tasks."""
+    queue = EdgeQueue(Settings(broker_url=redis_url, s3_endpoint=s3_endpoint), s3_client)
+    yield queue
+    queue.close()
 
 
 @pytest.fixture(scope="module")
-def edge(redis_url: str) -> Iterator[EdgeLike]:
-    """A bare Celery app, as the edge has: it knows the broker and nothing of the worker's tasks."""
-    app = Celery("edge", broker=redis_url)
-    yield EdgeLike(app, redis.Redis.from_url(redis_url))
+def locks(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture(scope="module")
+def celery_app(redis_url: str) -> Iterator[Celery]:
+    app = Celery("sender", broker=redis_url)
+    yield app
     app.close()
 
 
 def transform(query: str) -> Transform:
-    parsed = parse_query(query)
+    parsed = parse_query(query, LIMITS)
     assert parsed is not None
     return parsed
 
@@ -85,10 +76,10 @@ def get_object(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
 
 
 def test_edge_message_renders_the_derivative(
-    worker: WorkerProcess, edge: EdgeLike, s3_client: Any, bucket: str
+    worker: WorkerProcess, edge: EdgeQueue, s3_client: Any, bucket: str, locks: redis.Redis
 ) -> None:
     key = "uploads/2018/02/photo.jpg"
-    s3_client.put_object(Bucket=bucket, Key=key, Body=jpeg(1200, 800), ContentType="image/jpeg")
+    s3_client.put_object(Bucket=bucket, Key=key, Body=noisy_jpeg(1200, 800), ContentType="image/jpeg")
     etag = s3_client.head_object(Bucket=bucket, Key=key)["ETag"]
     token, _ = edge.enqueue(bucket, key, "w=300&h=300")
 
@@ -102,12 +93,12 @@ def test_edge_message_renders_the_derivative(
     assert obj["ContentType"] == "image/jpeg"
     assert obj["CacheControl"] == IMMUTABLE
     assert obj["Metadata"][ORIGINAL_ETAG] == normalise_etag(etag)
-    wait_for(lambda: not edge.locks.exists(pending_key(token)), 10, what="pending key released")
-    assert not edge.locks.exists(failed_key(token))
+    wait_for(lambda: not locks.exists(pending_key(token)), 10, what="pending key released")
+    assert not locks.exists(failed_key(token))
 
 
 def test_animated_gif_keeps_every_frame(
-    worker: WorkerProcess, edge: EdgeLike, s3_client: Any, bucket: str, fixtures: Path
+    worker: WorkerProcess, edge: EdgeQueue, s3_client: Any, bucket: str, fixtures: Path
 ) -> None:
     source = (fixtures / "animated.gif").read_bytes()
     with Image.open(io.BytesIO(source)) as original:
@@ -128,10 +119,10 @@ def test_animated_gif_keeps_every_frame(
 
 
 def test_fresh_derivative_is_left_alone_and_stale_one_replaced(
-    worker: WorkerProcess, edge: EdgeLike, s3_client: Any, bucket: str
+    worker: WorkerProcess, edge: EdgeQueue, s3_client: Any, bucket: str, locks: redis.Redis
 ) -> None:
     key = "a/b.jpg"
-    s3_client.put_object(Bucket=bucket, Key=key, Body=jpeg(400, 400))
+    s3_client.put_object(Bucket=bucket, Key=key, Body=noisy_jpeg(400, 400))
     etag = normalise_etag(s3_client.head_object(Bucket=bucket, Key=key)["ETag"])
     fresh = derivative_key(key, transform("w=100"), "jpeg")
     stale = derivative_key(key, transform("w=120"), "jpeg")
@@ -140,9 +131,7 @@ def test_fresh_derivative_is_left_alone_and_stale_one_replaced(
 
     first, _ = edge.enqueue(bucket, key, "w=100")
     second, _ = edge.enqueue(bucket, key, "w=120")
-    wait_for(
-        lambda: not edge.locks.exists(pending_key(first), pending_key(second)), 30, what="both jobs done"
-    )
+    wait_for(lambda: not locks.exists(pending_key(first), pending_key(second)), 30, what="both jobs done")
 
     assert s3_client.get_object(Bucket=bucket, Key=fresh)["Body"].read() == b"kept as is"
     replaced = s3_client.get_object(Bucket=bucket, Key=stale)
@@ -151,54 +140,61 @@ def test_fresh_derivative_is_left_alone_and_stale_one_replaced(
 
 
 def test_corrupt_original_records_reason_once_without_retrying(
-    worker: WorkerProcess, edge: EdgeLike, s3_client: Any, bucket: str
+    worker: WorkerProcess, edge: EdgeQueue, s3_client: Any, bucket: str, locks: redis.Redis
 ) -> None:
     key = "broken/photo.jpg"
     s3_client.put_object(Bucket=bucket, Key=key, Body=b"\xff\xd8\xff\xe0 this is not really a JPEG")
     token, task_id = edge.enqueue(bucket, key, "w=300")
 
-    reason = wait_for(lambda: edge.locks.get(failed_key(token)), 30, what="failure recorded")
+    reason = wait_for(lambda: locks.get(failed_key(token)), 30, what="failure recorded")
     assert reason
-    assert edge.locks.ttl(failed_key(token)) > 3000  # failure_ttl (3600 s by default)
-    assert not edge.locks.exists(pending_key(token))
+    assert locks.ttl(failed_key(token)) > 3000  # failure_ttl (3600 s by default)
+    assert not locks.exists(pending_key(token))
     time.sleep(3)  # a retry (backoff 2 s) would show up here
     log = worker.log_text()
     assert log.count(f"Task {RENDER_TASK}[{task_id}] received") == 1
     assert f"[{task_id}] retry" not in log
-    assert edge.locks.llen("derivatives") == 0
+    assert locks.llen("derivatives") == 0
     prefix = f"{DEFAULT_PREFIX}{key}/"
     assert s3_client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0) == 0
 
 
-def test_missing_original_records_reason(worker: WorkerProcess, edge: EdgeLike, bucket: str) -> None:
+def test_missing_original_records_reason(
+    worker: WorkerProcess, edge: EdgeQueue, bucket: str, locks: redis.Redis
+) -> None:
     token, _ = edge.enqueue(bucket, "gone/away.png", "w=10")
-    reason = wait_for(lambda: edge.locks.get(failed_key(token)), 30, what="failure recorded")
+    reason = wait_for(lambda: locks.get(failed_key(token)), 30, what="failure recorded")
     assert b"not found" in reason
-    assert not edge.locks.exists(pending_key(token))
+    assert not locks.exists(pending_key(token))
 
 
 def test_live_miss_is_not_delayed_by_a_full_batch_queue(
-    worker: WorkerProcess, edge: EdgeLike, s3_client: Any, bucket: str
+    worker: WorkerProcess,
+    edge: EdgeQueue,
+    s3_client: Any,
+    bucket: str,
+    locks: redis.Redis,
+    celery_app: Celery,
 ) -> None:
     """One worker consuming derivatives,batch takes the live miss before the batch backlog."""
     batch_key = "backlog/big.jpg"
-    s3_client.put_object(Bucket=bucket, Key=batch_key, Body=jpeg(1600, 1200, seed=3))
+    s3_client.put_object(Bucket=bucket, Key=batch_key, Body=noisy_jpeg(1600, 1200, seed=3))
     backlog = 150
     for width in range(200, 200 + backlog):  # distinct sizes: each is a real render
-        edge.celery.send_task(
-            "tachyon.batch.render",
-            kwargs={"bucket": bucket, "original_key": batch_key, "queries": [f"w={width}&format=png"]},
-            queue="batch",
+        celery_app.send_task(
+            BATCH_RENDER_TASK,
+            kwargs=BatchRenderJob(bucket, batch_key, [f"w={width}&format=png"]).to_kwargs(),
+            queue=BATCH_QUEUE,
         )
-    wait_for(lambda: edge.locks.llen("batch") < backlog - 2, 30, what="batch under way")
+    wait_for(lambda: locks.llen("batch") < backlog - 2, 30, what="batch under way")
 
     live_key = "live/photo.jpg"
-    s3_client.put_object(Bucket=bucket, Key=live_key, Body=jpeg(800, 600, seed=4))
+    s3_client.put_object(Bucket=bucket, Key=live_key, Body=noisy_jpeg(800, 600, seed=4))
     edge.enqueue(bucket, live_key, "w=200")
     target = derivative_key(live_key, transform("w=200"), "jpeg")
     wait_for(lambda: get_object(s3_client, bucket, target), 30, interval=0.05, what=target)
-    waiting = edge.locks.llen("batch")
-    edge.locks.delete("batch")  # the rest of the backlog is not needed
+    waiting = locks.llen("batch")
+    locks.delete("batch")  # the rest of the backlog is not needed
     assert waiting > backlog // 2, f"the live miss waited for the batch queue ({waiting} left)"
 
 

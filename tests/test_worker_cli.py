@@ -10,13 +10,13 @@ import redis
 from celery import Celery
 from click.testing import CliRunner
 from PIL import Image
-from worker_process import wait_for
 
 from cli import main
 from core.args import parse_query
-from core.jobs import RenderJob
 from core.keys import derivative_key
-from core.settings import RENDER_TASK, Settings
+from core.settings import Settings
+from tests.helpers import LIMITS, EdgeQueue, noisy_jpeg
+from tests.worker_process import wait_for
 
 
 def test_queue_depth_prints_waiting_messages_per_queue(redis_url: str) -> None:
@@ -43,14 +43,13 @@ def test_in_process_worker_renders_over_memory_broker(s3_endpoint: str, s3_clien
     from worker.app import configure, start_in_process_worker
 
     app = configure(Settings(broker_url="memory://", s3_endpoint=s3_endpoint, lock_url=None))
-    out = io.BytesIO()
-    Image.effect_noise((400, 300), 40).convert("RGB").save(out, "JPEG")
-    s3_client.put_object(Bucket=bucket, Key="dev/cat.jpg", Body=out.getvalue())
+    s3_client.put_object(Bucket=bucket, Key="dev/cat.jpg", Body=noisy_jpeg(400, 300))
     stop = start_in_process_worker(app, pool="threads", concurrency=1)
+    edge = EdgeQueue(Settings(broker_url="memory://", s3_endpoint=s3_endpoint, lock_url=None), s3_client)
     try:
-        job = RenderJob(bucket, "dev/cat.jpg", "w=100")
-        app.send_task(RENDER_TASK, kwargs=job.to_kwargs(), queue="derivatives")
-        transform = parse_query("w=100")
+        edge.enqueue(bucket, "dev/cat.jpg", "w=100")
+        edge.close()
+        transform = parse_query("w=100", LIMITS)
         assert transform is not None
         target = derivative_key("dev/cat.jpg", transform, "jpeg")
         wait_for(

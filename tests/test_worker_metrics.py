@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import socket
 import urllib.request
 from typing import Any
 
 import pytest
 import redis
-from celery import Celery
-from PIL import Image
-from worker_process import running_worker, wait_for
 
-from core.args import parse_query
-from core.jobs import RenderJob, job_token, pending_key
-from core.keys import DEFAULT_PREFIX
-from core.settings import RENDER_TASK
+from core.jobs import pending_key
+from core.settings import Settings
+from tests.helpers import EdgeQueue, noisy_jpeg
+from tests.worker_process import running_worker, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -43,9 +39,7 @@ def sample(text: str, name: str) -> float:
 def test_metrics_count_renders_their_seconds_and_bytes(
     redis_url: str, s3_endpoint: str, s3_client: Any, bucket: str
 ) -> None:
-    out = io.BytesIO()
-    Image.effect_noise((800, 600), 50).convert("RGB").save(out, "JPEG", quality=85)
-    s3_client.put_object(Bucket=bucket, Key="m/photo.jpg", Body=out.getvalue())
+    s3_client.put_object(Bucket=bucket, Key="m/photo.jpg", Body=noisy_jpeg(800, 600, seed=10))
     port = free_port()
     env = {
         "TACHYON_BROKER_URL": redis_url,
@@ -55,16 +49,8 @@ def test_metrics_count_renders_their_seconds_and_bytes(
     }
     locks = redis.Redis.from_url(redis_url)
     with running_worker(env, queues=("derivatives",), concurrency=2):
-        edge = Celery("edge", broker=redis_url)
-        tokens = []
-        for query in ("w=100", "w=200"):
-            transform = parse_query(query)
-            assert transform is not None
-            token = job_token(bucket, "m/photo.jpg", transform, None, DEFAULT_PREFIX)
-            locks.set(pending_key(token), "1", ex=300)
-            edge.send_task(RENDER_TASK, kwargs=RenderJob(bucket, "m/photo.jpg", query).to_kwargs(),
-                           queue="derivatives")  # fmt: skip
-            tokens.append(pending_key(token))
+        edge = EdgeQueue(Settings(broker_url=redis_url, s3_endpoint=s3_endpoint), s3_client)
+        tokens = [pending_key(edge.enqueue(bucket, "m/photo.jpg", query)[0]) for query in ("w=100", "w=200")]
         edge.close()
         wait_for(lambda: not locks.exists(*tokens), 60, what="both renders")
         text = scrape(port)

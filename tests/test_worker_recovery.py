@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 import redis
-from celery import Celery
 from PIL import Image
-from worker_process import running_worker, wait_for
 
 from core.args import parse_query
-from core.jobs import RenderJob, attempts_key, failed_key, failure_reason, job_token, pending_key
-from core.keys import DEFAULT_PREFIX, derivative_key
-from core.settings import RENDER_TASK
+from core.jobs import attempts_key, failed_key, failure_reason, pending_key
+from core.keys import derivative_key
+from core.settings import Settings
+from tests.helpers import LIMITS, EdgeQueue
+from tests.worker_process import running_worker, wait_for
 from worker.tasks import MAX_KILLED
 
 pytestmark = pytest.mark.slow
@@ -44,10 +44,9 @@ def test_sigkill_mid_render_then_restart_completes_the_derivative(
 ) -> None:
     key = "huge/noise.jpg"
     s3_client.put_object(Bucket=bucket, Key=key, Body=big_jpeg())
-    transform = parse_query(QUERY)
+    transform = parse_query(QUERY, LIMITS)
     assert transform is not None
     target = derivative_key(key, transform, "png")
-    token = job_token(bucket, key, transform, None, DEFAULT_PREFIX)
     locks = redis.Redis.from_url(redis_url)
     env = {
         "TACHYON_BROKER_URL": redis_url,
@@ -59,12 +58,9 @@ def test_sigkill_mid_render_then_restart_completes_the_derivative(
     def exists() -> bool:
         return s3_client.list_objects_v2(Bucket=bucket, Prefix=target).get("KeyCount", 0) > 0
 
+    edge = EdgeQueue(Settings(broker_url=redis_url, s3_endpoint=s3_endpoint), s3_client)
     with running_worker(env, concurrency=1) as first:
-        locks.set(pending_key(token), "1", nx=True, ex=300)
-        edge = Celery("edge", broker=redis_url)
-        task_id = edge.send_task(
-            RENDER_TASK, kwargs=RenderJob(bucket, key, QUERY).to_kwargs(), queue="derivatives"
-        ).id
+        token, task_id = edge.enqueue(bucket, key, QUERY)
         edge.close()
         wait_for(lambda: f"[{task_id}] received" in first.log_text(), 30, what="task received")
         time.sleep(1.0)  # now decoding / resizing / encoding
@@ -97,15 +93,13 @@ def test_a_render_killed_again_and_again_is_given_up_with_a_reason(
     """
     key = "huge/poison.jpg"
     s3_client.put_object(Bucket=bucket, Key=key, Body=big_jpeg())
-    transform = parse_query(QUERY)
+    transform = parse_query(QUERY, LIMITS)
     assert transform is not None
-    token = job_token(bucket, key, transform, None, DEFAULT_PREFIX)
     locks = redis.Redis.from_url(redis_url)
     env = {"TACHYON_BROKER_URL": redis_url, "TACHYON_S3_ENDPOINT": s3_endpoint, "TACHYON_LOCK_URL": ""}
+    edge = EdgeQueue(Settings(broker_url=redis_url, s3_endpoint=s3_endpoint), s3_client)
     with running_worker(env, concurrency=1) as worker:
-        locks.set(pending_key(token), "1", ex=300)
-        edge = Celery("edge", broker=redis_url)
-        edge.send_task(RENDER_TASK, kwargs=RenderJob(bucket, key, QUERY).to_kwargs(), queue="derivatives")
+        token, _ = edge.enqueue(bucket, key, QUERY)
         edge.close()
         for attempt in range(1, MAX_KILLED + 1):
             wait_for(lambda n=attempt: locks.get(attempts_key(token)) == str(n).encode(), 60,  # type: ignore[misc]

@@ -28,7 +28,8 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
-from core.settings import BATCH_QUEUE, LIVE_QUEUE, RENDER_TASK, Settings, get_settings
+from core.jobs import BATCH_QUEUE, LIVE_QUEUE, RENDER_TASK
+from core.settings import Settings, get_settings
 
 log = logging.getLogger("tachyon.worker")
 
@@ -107,9 +108,9 @@ def configure(settings: Settings | None = None) -> Celery:
     if previous is not None and previous.broker_url != chosen.broker_url:
         _drop_connections()
     app.conf.update(celery_config(chosen))
-    from worker import s3 as storage
+    from worker import s3
 
-    storage.reset()
+    s3.reset()
     return app
 
 
@@ -125,7 +126,7 @@ def _drop_connections() -> None:
     app.__dict__.pop("control", None)  # its mailbox holds the old producer pool
 
 
-def settings() -> Settings:
+def current_settings() -> Settings:
     """The settings the tasks of this process run with."""
     return _current.get("settings") or get_settings()
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from celery import Task
@@ -32,15 +32,13 @@ from kombu.entity import Queue
 from kombu.exceptions import OperationalError
 
 from core.formats import format_of_path
-from core.settings import BATCH_QUEUE
-from worker.app import app, settings
+from core.jobs import BATCH_QUEUE, BATCH_RENDER_TASK, REPROCESS_TASK, BatchRenderJob, ReprocessJob
+from worker.app import app, current_settings
 from worker.render import Result, render_original
 from worker.s3 import RETRY_POLICY, TransientError, list_pages, lock_client, s3_client
 
 log = logging.getLogger("tachyon.worker")
 
-REPROCESS_TASK = "tachyon.batch.reprocess"
-BATCH_RENDER_TASK = "tachyon.batch.render"
 #: Listing pages (≤ 1,000 keys each) one reprocess task sends before handing over.
 PAGES_PER_TASK = 50
 #: How long a run's progress stays readable in Redis, seconds.
@@ -170,7 +168,7 @@ def fan_out(
                 for key in originals:
                     app.send_task(
                         BATCH_RENDER_TASK,
-                        kwargs={"bucket": bucket, "original_key": key, "queries": queries, "run": run},
+                        kwargs=BatchRenderJob(bucket, key, queries, run).to_kwargs(),
                         queue=target,
                         producer=producer,
                         argsrepr="()",
@@ -192,10 +190,10 @@ class _BatchTask(Task):  # type: ignore[misc]
         if self.name != BATCH_RENDER_TASK:
             log.error("batch listing failed: %r", exc)
             return
-        queries = list(kwargs.get("queries") or [])
+        job = BatchRenderJob.from_kwargs(kwargs)
         reason = f"{type(exc).__name__}: {exc}"
-        results = [Result(q, "failed", reason=reason) for q in queries]
-        record(lock_client(settings()), kwargs.get("run"), str(kwargs.get("original_key")), results)
+        results = [Result(q, "failed", reason=reason) for q in job.queries]
+        record(lock_client(current_settings()), job.run, job.original_key, results)
 
 
 @app.task(  # type: ignore[untyped-decorator]
@@ -203,14 +201,14 @@ class _BatchTask(Task):  # type: ignore[misc]
     base=_BatchTask,
     **{**RETRY_POLICY, "autoretry_for": (TransientError, OperationalError)},
 )
-def reprocess(
-    bucket: str, prefix: str, queries: list[str], run: str | None = None, start_after: str | None = None
-) -> int:
-    """List ``prefix`` from ``start_after`` on and fan out; hands over after ``PAGES_PER_TASK`` pages."""
-    config = settings()
-    redis = lock_client(config)
+def reprocess(**kwargs: Any) -> int:
+    """List the prefix from ``start_after`` on and fan out; hands over after ``PAGES_PER_TASK`` pages."""
+    job = ReprocessJob.from_kwargs(kwargs)
+    bucket, prefix, queries, run, start_after = job.bucket, job.prefix, job.queries, job.run, job.start_after
+    settings = current_settings()
+    redis = lock_client(settings)
     pages = list_pages(
-        s3_client(config), bucket, prefix, start_after=start_after, skip_prefix=config.derivative_prefix
+        s3_client(settings), bucket, prefix, start_after=start_after, skip_prefix=settings.derivative_prefix
     )
     taken: list[list[str]] = []
 
@@ -223,11 +221,7 @@ def reprocess(
 
     sent, last = fan_out(limited(), bucket, queries, run, redis=redis)
     if len(taken) >= PAGES_PER_TASK and last is not None:
-        app.send_task(
-            REPROCESS_TASK,
-            kwargs={"bucket": bucket, "prefix": prefix, "queries": queries, "run": run, "start_after": last},
-            queue=BATCH_QUEUE,
-        )
+        app.send_task(REPROCESS_TASK, kwargs=replace(job, start_after=last).to_kwargs(), queue=BATCH_QUEUE)
     elif redis is not None and run:
         redis.hset(progress_key(run), "listed", 1)
     log.info("batch %s: sent %d originals after %r", run, sent, start_after)
@@ -235,16 +229,18 @@ def reprocess(
 
 
 @app.task(name=BATCH_RENDER_TASK, base=_BatchTask, **RETRY_POLICY)  # type: ignore[untyped-decorator]
-def render_batch(bucket: str, original_key: str, queries: list[str], run: str | None = None) -> int:
+def render_batch(**kwargs: Any) -> int:
     """Render every argument set of one original from one download; returns how many were rendered."""
-    config = settings()
+    job = BatchRenderJob.from_kwargs(kwargs)
+    bucket, original_key, queries, run = job.bucket, job.original_key, job.queries, job.run
+    settings = current_settings()
     try:
-        results = render_original(config, bucket, original_key, queries)
+        results = render_original(settings, bucket, original_key, queries)
     except SoftTimeLimitExceeded:
-        reason = f"render took longer than {config.task_soft_time_limit} s"
+        reason = f"render took longer than {settings.task_soft_time_limit} s"
         results = [Result(q, "failed", reason=reason) for q in queries]
     for result in results:
         if result.outcome == "failed":
             log.warning("batch %s: %s?%s failed: %s", run, original_key, result.query, result.reason)
-    record(lock_client(config), run, original_key, results)
+    record(lock_client(settings), run, original_key, results)
     return sum(r.outcome == "rendered" for r in results)

@@ -26,9 +26,9 @@ _metrics: dict[str, Any] = {}
 
 
 def _port() -> int | None:
-    from worker.app import settings
+    from worker.app import current_settings
 
-    return settings().metrics_port
+    return current_settings().metrics_port
 
 
 def _get() -> dict[str, Any]:

@@ -19,21 +19,19 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from core.formats import format_of_path
+from core.jobs import PURGE_TASK, S3_EVENT_TASK, PurgeJob
 from core.keys import original_prefix
 from core.settings import Settings
-from worker.app import app, settings
+from worker.app import app, current_settings
 from worker.s3 import RETRY_POLICY, delete_keys, list_pages, s3_client
 
 log = logging.getLogger("tachyon.worker")
 
-PURGE_TASK = "tachyon.purge"
-S3_EVENT_TASK = "tachyon.s3_event"
 
-
-def purge_original(config: Settings, bucket: str, original_key: str) -> int:
+def purge_original(settings: Settings, bucket: str, original_key: str) -> int:
     """Delete every derivative of ``original_key``; returns how many were deleted."""
-    s3 = s3_client(config)
-    prefix = original_prefix(original_key, config.derivative_prefix)
+    s3 = s3_client(settings)
+    prefix = original_prefix(original_key, settings.derivative_prefix)
 
     def keys() -> Iterator[str]:
         for page in list_pages(s3, bucket, prefix):
@@ -64,16 +62,17 @@ def originals_in_event(event: Mapping[str, Any], derivative_prefix: str) -> list
 
 
 @app.task(name=PURGE_TASK, **RETRY_POLICY)  # type: ignore[untyped-decorator]
-def purge(bucket: str, original_key: str) -> int:
+def purge(**kwargs: Any) -> int:
     """Delete every derivative of one original."""
-    return purge_original(settings(), bucket, original_key)
+    job = PurgeJob.from_kwargs(kwargs)
+    return purge_original(current_settings(), job.bucket, job.original_key)
 
 
 @app.task(name=S3_EVENT_TASK, **RETRY_POLICY)  # type: ignore[untyped-decorator]
 def s3_event(event: dict[str, Any]) -> int:
     """Purge the derivatives of the originals an S3 event notification names."""
-    config = settings()
+    settings = current_settings()
     return sum(
-        purge_original(config, bucket, key)
-        for bucket, key in originals_in_event(event, config.derivative_prefix)
+        purge_original(settings, bucket, key)
+        for bucket, key in originals_in_event(event, settings.derivative_prefix)
     )

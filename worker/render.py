@@ -13,23 +13,22 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from core import processing
-from core.args import OutputFormat, Transform, parse_query
+from core.args import parse_query
 from core.errors import ImageRefused, InvalidArgument
-from core.formats import candidate_formats, format_of_path, output_format
-from core.keys import derivative_key
+from core.formats import format_of_path
+from core.keys import Derivative, candidates, name_derivative
 from core.limits import Limits
 from core.objects import is_fresh
 from core.processing import Rendered
 from core.settings import Settings
-from worker import metrics
-from worker import s3 as storage
+from core.transform import Transform
+from core.types import JobOutcome, OutputFormat
+from worker import metrics, s3
 
 log = logging.getLogger("tachyon.worker")
-
-Outcome = Literal["rendered", "fresh", "failed", "skipped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +36,7 @@ class Result:
     """What happened to one argument set of one original."""
 
     query: str
-    outcome: Outcome
+    outcome: JobOutcome
     key: str | None = None
     reason: str | None = None
     bytes: int = 0
@@ -77,7 +76,7 @@ def render_original(
 
     Returns one ``Result`` per query, in order. A bad original (missing,
     refused by the guards, corrupt) or a bad query gives ``failed`` results
-    with a reason; S3 throttling and timeouts raise ``storage.TransientError``.
+    with a reason; S3 throttling and timeouts raise ``s3.TransientError``.
     """
     job = _Job(settings, bucket, original_key, list(queries), accept)
     job.run()
@@ -98,9 +97,9 @@ class _Job:
         self.results: dict[int, Result] = {}
         self.todo: list[tuple[int, Transform]] = []
         self.named = format_of_path(original_key)
-        self.s3: Any = None
+        self.client: Any = None
 
-    def set(self, index: int, outcome: Outcome, key: str | None = None, **extra: Any) -> None:
+    def set(self, index: int, outcome: JobOutcome, key: str | None = None, **extra: Any) -> None:
         self.results[index] = Result(self.queries[index], outcome, key, **extra)
 
     def fail_all(self, reason: str) -> None:
@@ -121,10 +120,10 @@ class _Job:
                 self.todo.append((index, transform))
         if not self.todo:
             return
-        self.s3 = storage.s3_client(self.settings)
+        self.client = s3.s3_client(self.settings)
         try:
-            original = storage.open_original(self.s3, self.bucket, self.original_key)
-        except storage.OriginalMissing as missing:
+            original = s3.open_original(self.client, self.bucket, self.original_key)
+        except s3.OriginalMissing as missing:
             return self.fail_all(str(missing))
         data = self.download(original)
         if data is None:
@@ -135,7 +134,7 @@ class _Job:
             return self.fail_all(refused.reason)
         return self.render(data, info, original.etag)
 
-    def download(self, original: storage.Original) -> bytes | None:
+    def download(self, original: s3.Original) -> bytes | None:
         """The original's bytes, unless every derivative is fresh or it is too large."""
         try:
             if self.named is not None:  # the output format (hence the key) is known before reading
@@ -158,29 +157,31 @@ class _Job:
 
     def fresh(self, transform: Transform, source: OutputFormat, etag: str) -> bool:
         """Whether a derivative of any format this request may have is fresh (a GIF: PNG or GIF)."""
-        for fmt in candidate_formats(transform, source, self.accept):
-            key = derivative_key(self.original_key, transform, fmt, self.settings.derivative_prefix)
-            if is_fresh(storage.head_metadata(self.s3, self.bucket, key), etag):
+        prefix = self.settings.derivative_prefix
+        for named in candidates(self.original_key, transform, source, accept=self.accept, prefix=prefix):
+            if is_fresh(s3.head_metadata(self.client, self.bucket, named.key), etag):
                 return True
         return False
 
     def render(self, data: bytes, info: processing.SourceInfo, etag: str) -> None:
         """Render what is still stale, from one decode, and write each derivative."""
-        plan: list[tuple[int, Transform, OutputFormat, str]] = []
+        plan: list[tuple[int, Transform, Derivative]] = []
         for index, transform in self.todo:
             source = self.named or info.format
-            fmt = output_format(transform, source, animated=info.animated, accept=self.accept)
-            key = derivative_key(self.original_key, transform, fmt, self.settings.derivative_prefix)
-            if self.named is None and self.fresh(transform, fmt, etag):
-                self.set(index, "fresh", key)
+            target = name_derivative(self.original_key, transform, source, animated=info.animated,
+                                     accept=self.accept, prefix=self.settings.derivative_prefix)  # fmt: skip
+            if self.named is None and self.fresh(transform, target.format, etag):
+                self.set(index, "fresh", target.key)
             else:
-                plan.append((index, transform, fmt, key))
+                plan.append((index, transform, target))
         started = time.perf_counter()
-        rendered = render_set(data, [(transform, fmt) for _, transform, fmt, _ in plan], self.limits)
+        rendered = render_set(data, [(transform, t.format) for _, transform, t in plan], self.limits)
         metrics.render_seconds(time.perf_counter() - started, len(plan))
-        for (index, _, fmt, key), output in zip(plan, rendered, strict=True):
+        for (index, _, target), output in zip(plan, rendered, strict=True):
             if isinstance(output, ImageRefused):
-                self.set(index, "failed", key, reason=output.reason)
+                self.set(index, "failed", target.key, reason=output.reason)
                 continue
-            storage.put_derivative(self.s3, self.bucket, key, output.data, fmt=fmt, original_etag=etag)
-            self.set(index, "rendered", key, bytes=len(output.data))
+            s3.put_derivative(
+                self.client, self.bucket, target.key, output.data, fmt=target.format, original_etag=etag
+            )
+            self.set(index, "rendered", target.key, bytes=len(output.data))

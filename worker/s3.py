@@ -1,12 +1,12 @@
 """S3 and Redis for the worker: thin, synchronous, fork-safe adapters.
 
-Celery tasks are synchronous, so the worker uses boto3 (the edge uses the async
-client). Clients are created lazily per process: a boto3 client or a Redis
-pool must not cross ``fork`` into a pool process.
-
-Errors worth retrying (throttling, timeouts, 5xx, dropped connections) are
-raised as ``TransientError`` so the tasks' ``autoretry_for`` can retry them
-with backoff; everything else propagates as it is.
+Celery tasks are synchronous, so the worker calls boto3 directly. Clients are
+made lazily per process (a boto3 client or a Redis pool must not cross ``fork``
+into a pool process) with the options of ``core.clients``. What an error means
+is ``core.s3errors``'s rule, the same as the edge's: a missing key (404, or 403
+without ListBucket) is ``OriginalMissing`` / ``None``; throttling, timeouts, 5xx
+and dropped connections are ``TransientError``, which every task retries with
+backoff (``RETRY_POLICY``); everything else propagates as it is.
 """
 
 from __future__ import annotations
@@ -21,41 +21,12 @@ from typing import Any
 
 import redis
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    IncompleteReadError,
-    ReadTimeoutError,
-    ResponseStreamingError,
-)
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
+from core.clients import redis_options, s3_options
 from core.objects import put_fields
+from core.s3errors import describe, meaning
 from core.settings import Settings
-
-#: S3 error codes that mean "try again later".
-TRANSIENT_CODES = frozenset(
-    {
-        "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
-        "InternalError", "ServiceUnavailable", "OperationAborted", "RequestLimitExceeded",
-        "ConditionalRequestConflict",
-    }
-)  # fmt: skip
-_TRANSIENT_BOTO = (
-    BotoConnectionError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    IncompleteReadError,
-    ReadTimeoutError,
-    ResponseStreamingError,
-)
-MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 class TransientError(Exception):
@@ -80,16 +51,7 @@ class OriginalMissing(Exception):
 
 def is_transient(error: BaseException) -> bool:
     """Whether ``error`` is throttling, a timeout, a 5xx or a dropped connection."""
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        return code in TRANSIENT_CODES or status >= 500
-    return isinstance(error, (*_TRANSIENT_BOTO, redis.ConnectionError, redis.TimeoutError))
-
-
-def error_code(error: ClientError) -> str:
-    """The S3 error code of a ``ClientError`` ("NoSuchKey", "404", ...)."""
-    return str(error.response.get("Error", {}).get("Code", ""))
+    return meaning(error) == "transient"
 
 
 @contextmanager
@@ -99,7 +61,7 @@ def transient_as_retryable() -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError, redis.RedisError) as error:
         if is_transient(error):
-            raise TransientError(f"{type(error).__name__}: {error}") from error
+            raise TransientError(describe(error)) from error
         raise
 
 
@@ -118,14 +80,8 @@ def s3_client(settings: Settings) -> Any:
     if client is None:
         import boto3
 
-        config = Config(
-            region_name=settings.region,
-            retries={"mode": "standard", "max_attempts": 3},
-            connect_timeout=10,
-            read_timeout=60,
-            max_pool_connections=32,
-        )
-        client = boto3.session.Session().client("s3", endpoint_url=settings.s3_endpoint, config=config)
+        client_kwargs, config = s3_options(settings, "worker")
+        client = boto3.session.Session().client("s3", config=Config(**config), **client_kwargs)
         _clients[key] = client
     return client
 
@@ -138,7 +94,7 @@ def lock_client(settings: Settings) -> redis.Redis | None:
     key = f"{os.getpid()}:redis:{url}"
     client = _clients.get(key)
     if client is None:
-        client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
+        client = redis.Redis.from_url(url, **redis_options("worker"))
         _clients[key] = client
     return client
 
@@ -167,7 +123,7 @@ def open_original(s3: Any, bucket: str, key: str) -> Original:
         try:
             response = s3.get_object(Bucket=bucket, Key=key)
         except ClientError as error:
-            if error_code(error) in MISSING_CODES:
+            if meaning(error) == "missing":
                 raise OriginalMissing(f"original not found: s3://{bucket}/{key}") from None
             raise
     return Original(str(response.get("ETag", "")), int(response.get("ContentLength", 0)), response["Body"])
@@ -179,7 +135,7 @@ def head_metadata(s3: Any, bucket: str, key: str) -> dict[str, str] | None:
         try:
             response = s3.head_object(Bucket=bucket, Key=key)
         except ClientError as error:
-            if error_code(error) in MISSING_CODES or error_code(error) == "403":
+            if meaning(error) == "missing":
                 return None
             raise
     return dict(response.get("Metadata") or {})

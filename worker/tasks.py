@@ -1,8 +1,8 @@
 """The live render task, sent by the edge by name on a derivative miss.
 
 The edge sets ``pending_key(token)`` (NX, ``pending_ttl``) and sends
-``RENDER_TASK`` with ``RenderJob`` keyword arguments on the ``derivatives``
-queue. This task makes the derivative unless a fresh one exists, then deletes
+``RENDER_TASK`` with ``RenderJob`` keyword arguments, token included, on the
+``derivatives`` queue. This task makes the derivative unless a fresh one exists, then deletes
 the pending key so a later miss may enqueue again.
 
 - S3 throttling, timeouts, 5xx: retried with exponential backoff and jitter
@@ -22,11 +22,8 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from core.args import parse_query
-from core.errors import InvalidArgument
-from core.jobs import RenderJob, attempts_key, failed_key, failure_record, job_token, pending_key
-from core.settings import RENDER_TASK
-from worker.app import app, settings
+from core.jobs import RENDER_TASK, RenderJob, attempts_key, failed_key, failure_record, pending_key
+from worker.app import app, current_settings
 from worker.render import Result, render_original
 from worker.s3 import RETRY_POLICY, TransientError, lock_client
 
@@ -36,22 +33,10 @@ log = logging.getLogger("tachyon.worker")
 MAX_KILLED = 3
 
 
-def token_of(job: RenderJob) -> str | None:
-    """The job's Redis name, as the edge computed it; None for arguments that do not parse."""
-    try:
-        transform = parse_query(job.query, settings().limits())
-    except InvalidArgument:
-        return None
-    if transform is None:
-        return None
-    return job_token(job.bucket, job.original_key, transform, job.accept, settings().derivative_prefix)
-
-
 def _keys_of(job: RenderJob) -> tuple[Any, str] | None:
     """The lock store and the job's token, or None when either is missing (no bookkeeping)."""
-    token = token_of(job)
-    redis = lock_client(settings())
-    return None if token is None or redis is None else (redis, token)
+    redis = lock_client(current_settings())
+    return None if job.token is None or redis is None else (redis, job.token)
 
 
 def finish(job: RenderJob, reason: str | None) -> None:
@@ -61,7 +46,7 @@ def finish(job: RenderJob, reason: str | None) -> None:
     redis, token = found
     pipe = redis.pipeline(transaction=False)
     if reason is not None:
-        pipe.set(failed_key(token), failure_record(job.etag, reason), ex=settings().failure_ttl)
+        pipe.set(failed_key(token), failure_record(job.etag, reason), ex=current_settings().failure_ttl)
     pipe.delete(pending_key(token), attempts_key(token))
     pipe.execute()
 
@@ -86,7 +71,7 @@ def killed_too_often(job: RenderJob) -> bool:
     redis, token = found
     pipe = redis.pipeline(transaction=False)
     pipe.incr(attempts_key(token))
-    pipe.expire(attempts_key(token), settings().failure_ttl)
+    pipe.expire(attempts_key(token), current_settings().failure_ttl)
     started, _ = pipe.execute()
     return int(started) > MAX_KILLED
 
@@ -113,16 +98,16 @@ class RenderTask(Task):  # type: ignore[misc]
 def render(self: Task, **kwargs: Any) -> str:
     """Make one derivative the edge asked for; returns the outcome."""
     job = RenderJob.from_kwargs(kwargs)
-    config = settings()
+    settings = current_settings()
     if killed_too_often(job):
         reason = f"the render was killed {MAX_KILLED} times (out of memory, or past the hard time limit)"
         log.error("not rendering %s?%s: %s", job.original_key, job.query, reason)
         finish(job, reason)
         return "failed"
     try:
-        [result] = render_original(config, job.bucket, job.original_key, [job.query], accept=job.accept)
+        [result] = render_original(settings, job.bucket, job.original_key, [job.query], accept=job.accept)
     except SoftTimeLimitExceeded:
-        limit = config.task_soft_time_limit
+        limit = settings.task_soft_time_limit
         result = Result(job.query, "failed", reason=f"render took longer than {limit} s")
     except BaseException:
         forget_start(job)  # it ended in Python (a retry, an error): not a killed process

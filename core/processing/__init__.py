@@ -5,7 +5,7 @@ CONTRACT (used by the edge, the worker and the CLI; keep these names and shapes)
 - ``SourceInfo``: what ``probe`` reads from the header without decoding.
 - ``probe(source, limits) -> SourceInfo``: detects the format from the bytes and
   applies every guard that can be checked before decoding; raises ``ImageRefused``.
-- ``decode_pixels(info, transform) -> int``: pixels the decode will hold (after
+- ``decode_pixels(info, transform, limits) -> int``: pixels the decode will hold (after
   JPEG DCT scaling), for the edge's sync/queue policy.
 - ``render_transform(source, transform, fmt, limits) -> Rendered``.
 - ``render_many(source, [(transform, fmt), ...], limits) -> [Rendered, ...]``:
@@ -25,12 +25,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from core.args import OutputFormat, Transform, parse_query
+from core.args import parse_query
 from core.errors import ImageRefused
 from core.formats import output_format
 from core.limits import DEFAULT_LIMITS, Limits
 from core.processing.model import Rendered, SourceInfo
 from core.processing.plan import Plan, decode_pixels, make_plan
+from core.transform import Transform
+from core.types import OutputFormat
 
 T = TypeVar("T")
 
@@ -48,7 +50,7 @@ __all__ = [
 ]
 
 
-def probe(source: bytes, limits: Limits = DEFAULT_LIMITS) -> SourceInfo:
+def probe(source: bytes, limits: Limits) -> SourceInfo:
     """Read the header and apply every guard that can be checked before decoding."""
     from core.processing import guards
 
@@ -56,7 +58,7 @@ def probe(source: bytes, limits: Limits = DEFAULT_LIMITS) -> SourceInfo:
 
 
 def render_many(
-    source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: Limits = DEFAULT_LIMITS
+    source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: Limits
 ) -> list[Rendered]:
     """Render several outputs of one original, decoding it once where possible."""
     from core.processing import pipeline
@@ -64,9 +66,7 @@ def render_many(
     return _guarded(lambda: pipeline.run(source, jobs, limits))
 
 
-def render_transform(
-    source: bytes, transform: Transform, fmt: OutputFormat, limits: Limits = DEFAULT_LIMITS
-) -> Rendered:
+def render_transform(source: bytes, transform: Transform, fmt: OutputFormat, limits: Limits) -> Rendered:
     """Render one transform of ``source`` as ``fmt``."""
     return render_many(source, [(transform, fmt)], limits)[0]
 

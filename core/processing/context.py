@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.args import OutputFormat, Transform
 from core.processing.model import SourceInfo
 from core.processing.plan import Plan
+from core.transform import Transform
+from core.types import OutputFormat
 
 
 @dataclass(frozen=True, slots=True)

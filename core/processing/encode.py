@@ -17,9 +17,9 @@ from typing import Any
 
 from PIL import Image
 
-from core.args import OutputFormat
 from core.processing.context import Context
 from core.processing.metadata import save_metadata
+from core.types import OutputFormat
 
 #: zlib level for truecolour PNG. Level 9 (Pillow's ``optimize``) costs 3–15× the time
 #: on graphics for under 1% fewer bytes; 7 is as fast as the default 6 and smaller.

@@ -14,10 +14,10 @@ import warnings
 
 from PIL import Image
 
-from core.args import OutputFormat
 from core.errors import ImageRefused
 from core.limits import Limits
 from core.processing.model import SourceInfo
+from core.types import OutputFormat
 
 # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a bomb is a bomb.
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.args import OutputFormat
+from core.types import OutputFormat
 
 
 @dataclass(frozen=True, slots=True)

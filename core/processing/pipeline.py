@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image
 
-from core.args import OutputFormat, Transform
 from core.formats import ANIMATED_FORMATS
 from core.limits import Limits
 from core.processing.animation import render_frames
@@ -32,6 +31,8 @@ from core.processing.plan import Plan, draft_factor, make_plan
 from core.processing.rotate import rotate
 from core.processing.scale import scale
 from core.processing.smart import strategy_crop
+from core.transform import Transform
+from core.types import OutputFormat
 
 Step = Callable[[Image.Image, Context], Image.Image]
 

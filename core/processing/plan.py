@@ -19,10 +19,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.args import Gravity, Strategy, Transform, round_half_up
 from core.errors import ImageRefused
-from core.limits import DEFAULT_LIMITS, Limits
+from core.limits import Limits
 from core.processing.model import SourceInfo
+from core.transform import Transform, round_half_up
+from core.types import Gravity, Strategy
 
 Box = tuple[float, float, float, float]
 Size = tuple[int, int]
@@ -61,7 +62,7 @@ class Plan:
         return self.window or self.size
 
 
-def make_plan(info: SourceInfo, transform: Transform, limits: Limits = DEFAULT_LIMITS) -> Plan:
+def make_plan(info: SourceInfo, transform: Transform, limits: Limits) -> Plan:
     """Plan a render; raises ``ImageRefused`` for an empty region or an oversized output."""
     t = transform
     region = _region(info, t)
@@ -133,7 +134,7 @@ def decoded_size(info: SourceInfo, factor: int) -> Size:
     return math.ceil(sw / factor), math.ceil(sh / factor)
 
 
-def decode_pixels(info: SourceInfo, transform: Transform, limits: Limits = DEFAULT_LIMITS) -> int:
+def decode_pixels(info: SourceInfo, transform: Transform, limits: Limits) -> int:
     """Pixels the decoder will hold for this render, after JPEG DCT scaling, over all frames."""
     try:
         factor = draft_factor(info, make_plan(info, transform, limits))

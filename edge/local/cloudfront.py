@@ -36,23 +36,20 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
-import botocore.session
-from botocore.config import Config
 from botocore.exceptions import NoCredentialsError
 from multidict import CIMultiDict
 
 from core.formats import accepted
 from core.settings import Settings
-from edge.events import original_key
+from edge.events import DIAGNOSTIC_HEADER, display_case, original_key
 from edge.local.cache import ResponseCache, cache_ttl
+from edge.local.seed import s3_client
 
 log = logging.getLogger("edge.local")
 
 Event = dict[str, Any]
 HeaderLists = dict[str, list[dict[str, str]]]
 
-#: The header with the edge's diagnostic outcome (hit, sync, queued, …), logged per request.
-OUTCOME_HEADER = "x-tachyon"
 HEALTH_PATH = "/_tachyon/health"
 DISTRIBUTION_ID = "ELOCALTACHYON"
 _HOP_BY_HOP = frozenset(
@@ -61,11 +58,10 @@ _HOP_BY_HOP = frozenset(
         "upgrade", "proxy-authenticate", "proxy-authorization", "content-length",
     }
 )  # fmt: skip
-_HEADER_CASE = {"etag": "ETag", "www-authenticate": "WWW-Authenticate"}
 
 
 class Triggers(Protocol):
-    """The two Lambda@Edge functions, as ``edge.handler.Edge`` implements them."""
+    """The two Lambda@Edge functions, as ``edge.flow.Edge`` implements them."""
 
     async def origin_request(self, event: Event) -> Event: ...
 
@@ -86,16 +82,6 @@ class Answer:
         return next((v for k, v in self.headers if k.lower() == lowered), None)
 
 
-def header_key(name: str) -> str:
-    """The case CloudFront and S3 write a lower-case header name in."""
-    lowered = name.lower()
-    if lowered in _HEADER_CASE:
-        return _HEADER_CASE[lowered]
-    if lowered.startswith("x-amz-"):
-        return lowered
-    return "-".join(part.capitalize() for part in lowered.split("-"))
-
-
 def header_lists(pairs: list[tuple[str, str]]) -> HeaderLists:
     """HTTP header pairs → Lambda@Edge headers: lower-case name → [{key, value}, ...]."""
     out: HeaderLists = {}
@@ -107,7 +93,7 @@ def header_lists(pairs: list[tuple[str, str]]) -> HeaderLists:
 def header_pairs(lists: HeaderLists) -> list[tuple[str, str]]:
     """Lambda@Edge headers → HTTP header pairs, keeping the given case."""
     return [
-        (item.get("key") or header_key(name), item["value"])
+        (item.get("key") or display_case(name), item["value"])
         for name, items in lists.items()
         for item in items
     ]
@@ -211,7 +197,7 @@ def reason(status: int) -> str:
         return ""
 
 
-def generated(status: int, body: str) -> Answer:
+def cloudfront_error(status: int, body: str) -> Answer:
     """A response CloudFront itself makes (function errors, methods it refuses)."""
     return Answer(status, [("Content-Type", "text/plain; charset=utf-8")], body.encode())
 
@@ -228,13 +214,7 @@ class S3Origin:
         self.bucket = bucket
         self.endpoint = settings.s3_endpoint
         self.http = http_session
-        session = botocore.session.get_session()
-        self._signer: Any = session.create_client(
-            "s3",
-            region_name=settings.region,
-            endpoint_url=settings.s3_endpoint,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-        )
+        self._signer: Any = s3_client(settings)
 
     def url(self, method: str, key: str) -> str:
         """A presigned URL for ``key`` (unsigned when no credentials are configured)."""
@@ -259,14 +239,6 @@ class S3Origin:
             body = await response.read() if method == "GET" else b""
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
             return Answer(response.status, headers, body, has_body=method == "GET")
-
-
-@dataclass
-class Stats:
-    """What the local CloudFront has done, for the dev page and tests."""
-
-    hits: int = 0
-    misses: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +281,6 @@ class LocalCloudFront:
         self.bucket = name
         self._triggers = triggers
         self.cache = cache or ResponseCache()
-        self.stats = Stats()
         self.on_request = on_request
         self.forward = frozenset({"accept"}) if settings.auto_format else frozenset()
         self._http: aiohttp.ClientSession | None = None
@@ -367,17 +338,15 @@ class LocalCloudFront:
         """One viewer request, hit or miss."""
         started = time.perf_counter()
         if request.method not in ("GET", "HEAD"):
-            answer, state = generated(403, "This distribution only allows GET and HEAD.\n"), "Error"
+            answer, state = cloudfront_error(403, "This distribution only allows GET and HEAD.\n"), "Error"
         else:
             key = self.cache_key(request.raw_path, request.headers)
             cached = self.cache.get(key, need_body=request.method == "GET")
             if cached is not None:
-                self.stats.hits += 1
                 age = int(self.cache.clock() - (cached.expires - self._ttl_of(cached.headers)))
                 answer = Answer(cached.status, [*cached.headers, ("Age", str(max(age, 0)))], cached.body)
                 state = "Hit"
             else:
-                self.stats.misses += 1
                 answer, state = await self._miss(request), "Miss"
                 ttl = cache_ttl(answer.header("Cache-Control")) if answer.status < 500 else 0
                 self.cache.put(
@@ -389,7 +358,7 @@ class LocalCloudFront:
                 request.method,
                 request.raw_path,
                 answer.status,
-                answer.header(OUTCOME_HEADER) or "",
+                answer.header(DIAGNOSTIC_HEADER) or "",
                 state,
                 (time.perf_counter() - started) * 1000,
             )
@@ -417,10 +386,10 @@ class LocalCloudFront:
             result = await self.triggers.origin_request(event)
         except Exception:
             log.exception("origin-request function failed for %s", request.raw_path)
-            return generated(500, "The Lambda function (origin-request) raised an error.\n")
+            return cloudfront_error(500, "The Lambda function (origin-request) raised an error.\n")
         if not isinstance(result, dict) or not ("status" in result or "uri" in result):
             log.error("origin-request function returned an invalid result: %r", result)
-            return generated(502, "The Lambda function (origin-request) returned an invalid result.\n")
+            return cloudfront_error(502, "The Lambda function (origin-request) returned an invalid result.\n")
         if "status" in result:
             return self._generated_answer(result)
         assert self._origin is not None
@@ -429,15 +398,17 @@ class LocalCloudFront:
             origin = await self._origin.fetch(method, original_key(str(result["uri"])))
         except (aiohttp.ClientError, TimeoutError) as error:
             log.warning("origin unreachable for %s: %r", request.raw_path, error)
-            return generated(502, "CloudFront could not connect to the origin (S3).\n")
+            return cloudfront_error(502, "CloudFront could not connect to the origin (S3).\n")
         try:
             final = await self.triggers.origin_response(response_event(event, result, origin))
         except Exception:
             log.exception("origin-response function failed for %s", request.raw_path)
-            return generated(500, "The Lambda function (origin-response) raised an error.\n")
+            return cloudfront_error(500, "The Lambda function (origin-response) raised an error.\n")
         if not isinstance(final, dict) or "status" not in final:
             log.error("origin-response function returned an invalid result: %r", final)
-            return generated(502, "The Lambda function (origin-response) returned an invalid result.\n")
+            return cloudfront_error(
+                502, "The Lambda function (origin-response) returned an invalid result.\n"
+            )
         headers = header_pairs(final.get("headers") or {})
         return Answer(int(final["status"]), headers, origin.body, has_body=origin.has_body)
 

@@ -12,6 +12,9 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
+from core.clients import s3_options
+from core.settings import Settings
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif"})
 
 
@@ -56,17 +59,13 @@ def seed(client: Any, bucket: str, folder: Path) -> list[str]:
     return keys
 
 
-def s3_client(endpoint: str | None, region: str) -> Any:
-    """A plain (synchronous) S3 client for seeding and listing, path-style for custom endpoints."""
+def s3_client(settings: Settings) -> Any:
+    """A plain (synchronous) S3 client for seeding, listing and signing (``core.clients``)."""
     import botocore.session
     from botocore.config import Config
 
-    return botocore.session.get_session().create_client(
-        "s3",
-        region_name=region,
-        endpoint_url=endpoint,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
+    client_kwargs, config = s3_options(settings, "local")
+    return botocore.session.get_session().create_client("s3", config=Config(**config), **client_kwargs)
 
 
 def is_image(key: str) -> bool:

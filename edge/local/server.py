@@ -107,9 +107,7 @@ def build_app(
     """The local CloudFront plus the ``/`` page listing the bucket's originals."""
     assert settings.bucket is not None
     cloudfront = LocalCloudFront(settings, on_request=on_request)
-    lister = bucket_lister(
-        s3_client(settings.s3_endpoint, settings.region), settings.bucket, settings.derivative_prefix
-    )
+    lister = bucket_lister(s3_client(settings), settings.bucket, settings.derivative_prefix)
     cloudfront.extra_routes.append(
         ("GET", "/", index_route(lister, bucket=settings.bucket, prefix=settings.derivative_prefix))
     )
@@ -170,7 +168,7 @@ def run(
         assert settings.bucket is not None
         keys: list[str] = []
         if the_plan.originals is not None:
-            keys = seed(s3_client(settings.s3_endpoint, settings.region), settings.bucket, the_plan.originals)
+            keys = seed(s3_client(settings), settings.bucket, the_plan.originals)
             echo(f"Seeded {len(keys)} originals from {the_plan.originals}")
         if the_plan.embedded_worker:
             if start_worker is None:

@@ -1,0 +1,76 @@
+"""Crop arguments: ``crop`` (a flag or an ``x,y,w,h`` region), ``gravity``, ``crop_strategy``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from core.args.values import FALSE, NUMBER, TRUE, choice
+from core.errors import InvalidArgument
+from core.transform import Length, Region
+from core.types import Gravity, Strategy
+
+_GRAVITIES: dict[str, Gravity] = {
+    "center": "center", "centre": "center", "north": "north", "northeast": "northeast",
+    "east": "east", "southeast": "southeast", "south": "south", "southwest": "southwest",
+    "west": "west", "northwest": "northwest",
+}  # fmt: skip
+_STRATEGIES: dict[str, Strategy] = {"entropy": "entropy", "attention": "attention", "smart": "smart"}
+
+
+@dataclass(frozen=True, slots=True)
+class Crop:
+    """What ``crop`` asks: fill by cropping (``crop=1``) and/or a region cut first."""
+
+    fill: bool
+    region: Region | None
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """Where a covering crop is taken: a gravity, or an automatic strategy."""
+
+    gravity: Gravity
+    strategy: Strategy | None
+
+
+def read_crop(args: dict[str, str]) -> Crop:
+    """``crop=1`` (fill), ``crop=0`` (nothing) or a region."""
+    value = args.get("crop")
+    if value is None or value.lower() in FALSE:
+        return Crop(False, None)
+    if value.lower() in TRUE:
+        return Crop(True, None)
+    return Crop(False, _region(value))
+
+
+def read_anchor(args: dict[str, str], covers: bool) -> Anchor:
+    """The anchor of a covering crop; the default when the output is not cropped."""
+    gravity = choice("gravity", args["gravity"], _GRAVITIES) if "gravity" in args else "center"
+    strategy = (
+        choice("crop_strategy", args["crop_strategy"], _STRATEGIES) if "crop_strategy" in args else None
+    )
+    if not covers:
+        return Anchor("center", None)
+    return Anchor(gravity if strategy is None else "center", strategy)
+
+
+def _region(value: str) -> Region:
+    parts = [p.strip().lower() for p in value.split(",")]
+    reason = (
+        "must be 1, true, or a region 'x,y,w,h' in percent or with px "
+        f"(e.g. 10,10,80,80 or 0px,0px,300px,200px), got {value!r}."
+    )
+    if len(parts) != 4:
+        raise InvalidArgument("crop", reason)
+    lengths: list[Length] = []
+    for i, part in enumerate(parts):
+        pixels = part.endswith("px")
+        number = part[:-2] if pixels else part
+        if not NUMBER.match(number):
+            raise InvalidArgument("crop", reason)
+        amount = float(number)
+        if not math.isfinite(amount) or (not pixels and amount > 100) or (i >= 2 and amount <= 0):
+            raise InvalidArgument("crop", reason)
+        lengths.append(Length(round(amount, 4), pixels))
+    return (lengths[0], lengths[1], lengths[2], lengths[3])

@@ -1,0 +1,67 @@
+"""Sizing arguments: ``resize``, ``fit``, ``lb``, ``w``/``h`` and ``zoom``.
+
+Exactly one sizing rule applies, by precedence ``resize`` > ``fit`` > ``lb`` >
+``w``/``h`` (Tachyon's order); ``zoom`` is folded into the target sizes here
+and into the default quality by ``zoom_quality`` (docs/arguments.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from core.args.values import NUMBER, pair, whole
+from core.errors import InvalidArgument
+from core.limits import Limits
+from core.transform import DEFAULT_QUALITY, round_half_up
+from core.types import Mode
+
+MAX_ZOOM = 10.0
+_PAIRED: tuple[Mode, ...] = ("resize", "fit", "lb")
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    """The sizing rule in force, with zoom applied to its sizes."""
+
+    mode: Mode | None
+    width: int | None
+    height: int | None
+    zoom: float
+
+
+def read_sizing(args: dict[str, str], limits: Limits) -> Sizing:
+    """The one sizing rule the arguments ask for (``mode`` None when there is none)."""
+    zoom = _zoom(args["zoom"]) if "zoom" in args else 1.0
+    side = limits.max_output_side
+    for name in _PAIRED:
+        if name in args:
+            width, height = (_zoomed(name, v, zoom, side) for v in pair(name, args[name]))
+            return Sizing(name, width, height, zoom)
+    w = _zoomed("w", whole("w", args["w"]), zoom, side) if "w" in args else None
+    h = _zoomed("h", whole("h", args["h"]), zoom, side) if "h" in args else None
+    if w is None and h is None:
+        return Sizing(None, None, None, zoom)
+    return Sizing("wh", w, h, zoom)
+
+
+def zoom_quality(zoom: float, default: int = DEFAULT_QUALITY) -> int:
+    """Tachyon's sliding quality for ``zoom`` > 1, so 2x images stay small."""
+    if zoom <= 1:
+        return default
+    value = round_half_up(default - (math.log(zoom) / math.log(default / zoom)) * (default * zoom))
+    return max(round_half_up(default / zoom), min(value, default))
+
+
+def _zoomed(name: str, value: int, zoom: float, limit: int) -> int:
+    size = max(1, round_half_up(value * zoom))
+    if size > limit:
+        raise InvalidArgument(name, f"asks for {size} px; the largest output side is {limit} px.")
+    return size
+
+
+def _zoom(value: str) -> float:
+    zoom = float(value) if NUMBER.match(value) else 0.0
+    if not 0 < zoom <= MAX_ZOOM:
+        raise InvalidArgument("zoom", f"must be a number above 0 and at most {MAX_ZOOM:g}, got {value!r}.")
+    return round(zoom, 3)

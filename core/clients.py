@@ -1,0 +1,47 @@
+"""How every S3 and Redis client is configured, decided in one place.
+
+The core builds no client (it does no I/O): the adapters (``edge.s3``,
+``worker.s3``, the local CloudFront) pass these options to botocore and redis.
+The edge's budget is tight (one deadline inside Lambda@Edge's 30 s), the
+worker's generous (it retries with backoff around every call).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from core.settings import Settings
+
+Role = Literal["edge", "worker", "local"]
+
+_TIMEOUTS: dict[Role, tuple[float | None, float | None, int, int]] = {
+    # connect, read (None: settings.s3_timeout), attempts, pool size
+    "edge": (None, None, 2, 64),
+    "worker": (10.0, 60.0, 3, 32),
+    "local": (5.0, 60.0, 2, 32),
+}
+
+
+def s3_options(settings: Settings, role: Role) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(client kwargs, botocore Config kwargs)`` for an S3 client of ``role``.
+
+    A custom endpoint (MinIO, moto) gets path-style addressing: a bucket name
+    as a host name only resolves on AWS.
+    """
+    connect, read, attempts, pool = _TIMEOUTS[role]
+    config: dict[str, Any] = {
+        "signature_version": "s3v4",
+        "connect_timeout": connect or settings.s3_timeout,
+        "read_timeout": read or settings.s3_timeout,
+        "retries": {"max_attempts": attempts, "mode": "standard"},
+        "max_pool_connections": pool,
+    }
+    if settings.s3_endpoint:
+        config["s3"] = {"addressing_style": "path"}
+    return {"region_name": settings.region, "endpoint_url": settings.s3_endpoint}, config
+
+
+def redis_options(role: Role) -> dict[str, Any]:
+    """Keyword arguments for ``Redis.from_url`` (sync or asyncio) of ``role``."""
+    timeout = 2.0 if role == "edge" else 10.0
+    return {"socket_connect_timeout": timeout, "socket_timeout": timeout}

@@ -1,0 +1,32 @@
+"""The type names shared across the project, in one place.
+
+Every module that speaks of an output format, a gravity or an edge outcome
+imports the name from here, so a new value is added once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+#: An output (and detected source) image format.
+OutputFormat = Literal["jpeg", "png", "webp", "avif", "gif"]
+#: Crop anchor of ``resize`` and ``crop=1``.
+Gravity = Literal[
+    "center", "north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest"
+]
+#: Automatic crop anchor (``crop_strategy``).
+Strategy = Literal["entropy", "attention", "smart"]
+#: Which metadata a derivative drops (``strip``).
+Strip = Literal["all", "info", "color"]
+#: The one sizing rule of a transform: ``resize``, ``fit``, ``lb`` or ``w``/``h``.
+Mode = Literal["resize", "fit", "lb", "wh"]
+
+#: Width × height in pixels.
+Size = tuple[int, int]
+#: A box (x0, y0, x1, y1) in source pixels, sub-pixel precise.
+Box = tuple[float, float, float, float]
+
+#: The path the edge took for one request (``x-tachyon`` on the response).
+Outcome = Literal["hit", "rendered", "queued", "fallback", "passthrough", "invalid"]
+#: What happened to one derivative of a worker job.
+JobOutcome = Literal["rendered", "fresh", "failed", "skipped"]
