@@ -46,7 +46,7 @@ def dev(  # noqa: PLR0917 — one parameter per click option
     queue, and the local CloudFront on http://127.0.0.1:8080/. Each flag (or
     its TACHYON_* variable) swaps an embedded part for a real one.
     """
-    from edge.local.server import CannotListen, plan, run
+    from edge.local.server import CannotListen, dev_stack, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("werkzeug", "botocore", "celery", "kombu"):
@@ -55,15 +55,15 @@ def dev(  # noqa: PLR0917 — one parameter per click option
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)
     # One line per request is ours (edge.local); the edge's own traces only on request.
     logging.getLogger("tachyon.edge").setLevel(logging.INFO if verbose else logging.WARNING)
-    the_plan = plan(originals=originals, s3_endpoint=s3_endpoint, bucket=bucket, broker=broker)
+    stack_plan = dev_stack(originals=originals, s3_endpoint=s3_endpoint, bucket=bucket, broker=broker)
     try:
-        run(the_plan, host, port, start_worker=_start_worker, echo=_echo)
+        run(stack_plan, host, port, start_worker=_start_worker, echo=_echo)
     except CannotListen as error:
         raise click.ClickException(str(error)) from error
 
 
 def _start_worker(settings: Settings) -> Callable[[], None]:
-    """A Celery worker thread in this process on the plan's (``memory://``) broker."""
+    """A Celery worker thread in this process on the stack's (``memory://``) broker."""
     from worker.app import configure, start_in_process_worker
 
     return start_in_process_worker(configure(settings), loglevel="WARNING")

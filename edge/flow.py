@@ -270,7 +270,8 @@ class Edge:
                 await self.storage.put(ask.bucket, target.key, rendered.data, put_fields(target.format, etag))
             except StorageError as error:
                 raise Fallback(str(error)) from error
-        trace.set(size=f"{rendered.width}x{rendered.height}", bytes=len(rendered.data))
+        trace.set(size=f"{rendered.width}x{rendered.height}", bytes=len(rendered.data),
+                  render_ms=dict(rendered.timings))  # fmt: skip
 
     # origin-response --------------------------------------------------------------
 

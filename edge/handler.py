@@ -6,7 +6,8 @@ Lambda runs one invocation at a time per container, and keeps the container
 has no environment variables) and one event loop, reused by every invocation;
 the S3 and Redis clients made inside that loop are reused with it.
 
-``configure(settings)`` swaps the module's ``Edge`` (tests, local use). The
+``configure(settings)`` swaps the module's ``Edge`` (tests, local use);
+``reload()`` rebuilds it from the configuration in force. The
 async ``Edge`` itself (``edge.flow``) is what a long-running server should use.
 """
 
@@ -24,7 +25,7 @@ from edge.trace import Trace
 if TYPE_CHECKING:
     from core.settings import Settings
 
-__all__ = ["Edge", "configure", "origin_request", "origin_response"]
+__all__ = ["Edge", "configure", "origin_request", "origin_response", "reload"]
 
 _loop = asyncio.new_event_loop()
 
@@ -45,6 +46,19 @@ def _load() -> Edge | None:
         except Exception as error:  # a bad bundled config must not take the site down
             _Container.settings_error = f"invalid configuration: {error}"[:500]
     return _Container.edge
+
+
+def reload() -> str | None:
+    """Drop the module's Edge so the next invocation builds it from ``get_settings()`` again.
+
+    Returns why the configuration is unusable, or None when it loaded.
+    """
+    old, _Container.edge = _Container.edge, None
+    if old is not None:
+        with contextlib.suppress(Exception):
+            _loop.run_until_complete(old.close())
+    _load()
+    return _Container.settings_error
 
 
 def configure(settings: Settings, **clients: Any) -> Edge:

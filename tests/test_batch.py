@@ -13,11 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import redis
 from click.testing import CliRunner
 from PIL import Image
 
 from cli import main
 from core.keys import DEFAULT_PREFIX
+from tests.helpers import noisy_jpeg
 from tests.worker_process import WorkerProcess, running_worker
 
 pytestmark = pytest.mark.slow
@@ -29,12 +31,6 @@ def worker(redis_url: str, s3_endpoint: str) -> Iterator[WorkerProcess]:
     env = {"TACHYON_BROKER_URL": redis_url, "TACHYON_S3_ENDPOINT": s3_endpoint, "TACHYON_LOCK_URL": ""}
     with running_worker(env, queues=("derivatives", "batch"), concurrency=2) as proc:
         yield proc
-
-
-def tiny_jpeg() -> bytes:
-    out = io.BytesIO()
-    Image.effect_noise((64, 48), 30).convert("RGB").save(out, "JPEG", quality=80)
-    return out.getvalue()
 
 
 def derivative_keys(s3: Any, bucket: str) -> list[str]:
@@ -53,7 +49,7 @@ def reprocess(bucket: str, s3_endpoint: str, redis_url: str, *extra: str) -> Any
 def test_batch_renders_each_derivative_once(
     worker: WorkerProcess, s3_client: Any, bucket: str, s3_endpoint: str, redis_url: str
 ) -> None:
-    body = tiny_jpeg()
+    body = noisy_jpeg(64, 48, quality=80)
     keys = [f"uploads/{i // 100:02d}/img-{i:04d}.jpg" for i in range(ORIGINALS)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda k: s3_client.put_object(Bucket=bucket, Key=k, Body=body), keys))
@@ -87,3 +83,25 @@ def test_reprocess_refuses_bad_arguments(bucket: str, s3_endpoint: str, redis_ur
     )
     assert result.exit_code == 2
     assert "Invalid w" in result.output
+
+
+def test_a_run_keeps_the_first_failure_reasons_and_counts_them_all(redis_url: str) -> None:
+    from worker.batch import MAX_FAILURES_KEPT, read_progress, record, start_run
+    from worker.render import Result
+
+    locks = redis.Redis.from_url(redis_url)
+    run = "cap-test"
+    start_run(locks, run, bucket="b", prefix="", queries=["w=1"])
+    record(
+        locks,
+        run,
+        "a.jpg",
+        [Result(f"w={i}", "failed", reason="corrupt") for i in range(MAX_FAILURES_KEPT - 2)],
+    )
+    record(locks, run, "b.jpg", [Result(f"w={i}", "failed", reason="corrupt") for i in range(5)])
+    progress = read_progress(locks, run, with_failures=True)
+    assert progress is not None
+    assert progress.failed == MAX_FAILURES_KEPT + 3
+    assert len(progress.failures) == MAX_FAILURES_KEPT
+    kept = {name for name in progress.failures if name.startswith("b.jpg")}
+    assert kept == {"b.jpg?w=0", "b.jpg?w=1"}

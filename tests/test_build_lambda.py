@@ -136,7 +136,9 @@ print(json.dumps(dict(out, paths=sys.path)))
     assert out["loaded"] == []  # importing the handler loads neither Pillow, Celery nor redis
     assert not any("site-packages" in p for p in out["paths"])
 
-    outcome = lambda r: r["headers"]["x-tachyon-outcome"][0]["value"]  # noqa: E731
+    def outcome(response: dict[str, Any]) -> str:
+        return str(response["headers"]["x-tachyon-outcome"][0]["value"])
+
     assert outcome(out["rendered"]) == "rendered"
     key = out["rendered"]["uri"].lstrip("/")
     image = Image.open(io.BytesIO(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()))

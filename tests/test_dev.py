@@ -8,12 +8,8 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import select
 import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -24,7 +20,8 @@ from PIL import Image
 
 from core.settings import Settings
 from edge.local.seed import originals, s3_client, samples_dir, seed
-from edge.local.server import DEFAULT_BUCKET, MEMORY_BROKER, build_app, plan
+from edge.local.server import DEFAULT_BUCKET, MEMORY_BROKER, build_app, dev_stack
+from tests.local import DevProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,12 +36,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("clean_env")
 def test_no_flags_embeds_everything_with_the_samples() -> None:
-    the_plan = plan()
-    assert the_plan.embedded_s3
-    assert the_plan.embedded_worker
-    assert the_plan.settings.broker_url == MEMORY_BROKER
-    assert the_plan.settings.bucket == DEFAULT_BUCKET
-    assert the_plan.originals == samples_dir()
+    stack = dev_stack()
+    assert stack.embedded_s3
+    assert stack.embedded_worker
+    assert stack.settings.broker_url == MEMORY_BROKER
+    assert stack.settings.bucket == DEFAULT_BUCKET
+    assert stack.originals == samples_dir()
     keys = [key for key, _ in originals(samples_dir())]
     assert {"hdr.jpg", "animated.gif", "Website.png", "briefing-copywriting.jpg"} <= set(keys)
     assert sum(path.stat().st_size for _, path in originals(samples_dir())) < 1_500_000
@@ -54,7 +51,7 @@ def test_no_flags_embeds_everything_with_the_samples() -> None:
 def test_flags_and_environment_replace_embedded_parts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    flags = plan(s3_endpoint="http://minio:9000", bucket="media", broker="redis://redis:6379/0")
+    flags = dev_stack(s3_endpoint="http://minio:9000", bucket="media", broker="redis://redis:6379/0")
     assert not flags.embedded_s3
     assert not flags.embedded_worker
     assert flags.originals is None, "a real bucket is not seeded unless --originals is given"
@@ -62,7 +59,7 @@ def test_flags_and_environment_replace_embedded_parts(
 
     monkeypatch.setenv("TACHYON_S3_ENDPOINT", "http://s3.local:9000")
     monkeypatch.setenv("TACHYON_BUCKET", "from-env")
-    env = plan(originals=tmp_path)
+    env = dev_stack(originals=tmp_path)
     assert not env.embedded_s3
     assert env.embedded_worker, "no broker configured: the worker stays in-process on memory://"
     assert env.settings.s3_endpoint == "http://s3.local:9000"
@@ -70,8 +67,8 @@ def test_flags_and_environment_replace_embedded_parts(
     assert env.originals == tmp_path
 
     monkeypatch.setenv("TACHYON_BROKER_URL", "redis://elsewhere:6379/3")
-    assert not plan().embedded_worker
-    assert plan(bucket="flag-wins").settings.bucket == "flag-wins"
+    assert not dev_stack().embedded_worker
+    assert dev_stack(bucket="flag-wins").settings.bucket == "flag-wins"
 
 
 def test_seed_uses_paths_inside_the_folder_as_keys(
@@ -123,31 +120,6 @@ def test_index_page_shows_each_original_with_derivatives(
     asyncio.run(test())
 
 
-def _dev(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TACHYON_")}
-    return subprocess.Popen(
-        [sys.executable, "-c", "from cli import main; main()", "dev", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=cwd,
-    )
-
-
-def _url(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
-    assert proc.stdout is not None
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while "Local CloudFront:" not in seen:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or proc.poll() is not None:
-            pytest.fail(f"dev did not start:\n{seen}\n{proc.stderr.read() if proc.stderr else ''}")
-        if select.select([proc.stdout], [], [], remaining)[0]:
-            seen += proc.stdout.readline()
-    return seen.split("Local CloudFront:")[1].split()[0], seen
-
-
 @pytest.mark.slow
 def test_dev_against_real_services_seeds_serves_and_stops_on_sigterm(
     s3_endpoint: str, bucket: str, redis_url: str, fixtures: Path, tmp_path: Path
@@ -155,21 +127,18 @@ def test_dev_against_real_services_seeds_serves_and_stops_on_sigterm(
     (tmp_path / "pics").mkdir()
     (tmp_path / "pics/hdr.jpg").write_bytes((fixtures / "hdr.jpg").read_bytes())
     args = ["--port", "0", "--s3-endpoint", s3_endpoint, "--bucket", bucket, "--broker", redis_url]
-    proc = _dev(*args, "--originals", str(tmp_path / "pics"), cwd=tmp_path)
+    dev = DevProcess(*args, "--originals", str(tmp_path / "pics"), cwd=tmp_path)
     try:
-        url, banner = _url(proc)
-        assert "embedded" not in banner, "nothing is embedded when the services are given"
-        assert f"not started here; run one on {redis_url}" in banner
+        url = dev.url()
+        assert "embedded" not in dev.banner, "nothing is embedded when the services are given"
+        assert f"not started here; run one on {redis_url}" in dev.banner
         with urllib.request.urlopen(f"{url}hdr.jpg?w=120", timeout=30) as response:
             assert Image.open(io.BytesIO(response.read())).width == 120
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-        assert proc.returncode == 0, stderr
+        status, stderr = dev.stop(signal.SIGTERM)
+        assert status == 0, stderr
         assert "Traceback" not in stderr
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        dev.kill()
 
 
 def test_dev_on_a_busy_port_fails_with_a_clear_message(
@@ -180,8 +149,8 @@ def test_dev_on_a_busy_port_fails_with_a_clear_message(
         busy.listen()
         port = busy.getsockname()[1]
         args = ["--port", str(port), "--s3-endpoint", s3_endpoint, "--bucket", bucket, "--broker", redis_url]
-        proc = _dev(*args, cwd=tmp_path)
-        _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 1
+        dev = DevProcess(*args, cwd=tmp_path)
+        _, stderr = dev.proc.communicate(timeout=60)
+    assert dev.proc.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}" in stderr
     assert "Traceback" not in stderr

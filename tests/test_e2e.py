@@ -9,30 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import select
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
-from yarl import URL
 
 from core.settings import Settings
-from edge.local.cloudfront import LocalCloudFront
 from edge.local.seed import content_type
+from tests.local import Client, DevProcess, cloudfront, exact, run
 from tests.worker_process import WorkerProcess, running_worker
 
 pytestmark = pytest.mark.slow
-Client = TestClient[Any, Any]
 FALLBACK_TTL = 1  # seconds a fallback original is cached: the viewer's retry comes soon after
 
 
@@ -53,22 +46,6 @@ def settings(s3_endpoint: str, bucket: str, redis_url: str) -> Settings:
         lock_url=redis_url,
         fallback_ttl=FALLBACK_TTL,
     )
-
-
-@asynccontextmanager
-async def cloudfront(settings: Settings) -> AsyncIterator[Client]:
-    local = LocalCloudFront(settings)
-    async with TestClient(TestServer(local.app())) as client:
-        yield client
-
-
-def exact(client: Client, target: str) -> URL:
-    """The URL exactly as written (aiohttp's client would otherwise decode ``%2C``)."""
-    return URL(str(client.make_url("/")).rstrip("/") + target, encoded=True)
-
-
-def run(test: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(test())
 
 
 def upload(s3_client: Any, bucket: str, fixtures: Path, name: str, key: str | None = None) -> str:
@@ -114,7 +91,8 @@ def test_small_jpeg_is_rendered_on_the_first_request_and_cached_after(
     upload(s3_client, bucket, fixtures, "hdr.jpg", "uploads/2018/02/hdr.jpg")
 
     async def test() -> None:
-        async with cloudfront(settings) as client:
+        async with cloudfront(settings) as distribution:
+            client = distribution.client
             first, body = await fetch(client, "/uploads/2018/02/hdr.jpg?w=300")
             image = picture(body)
             assert (first.status, image.format, image.size) == (200, "JPEG", (300, 149))
@@ -153,7 +131,8 @@ def test_animated_original_is_served_first_then_the_workers_derivative(
     original = picture((fixtures / name).read_bytes())
 
     async def test() -> None:
-        async with cloudfront(settings) as client:
+        async with cloudfront(settings) as distribution:
+            client = distribution.client
             first, body = await fetch(client, f"/{name}?{query}")
             assert first.status == 200
             assert body == (fixtures / name).read_bytes(), "the first answer is the original"
@@ -176,7 +155,8 @@ def test_large_static_original_is_queued_and_replaced(
     settings = settings.model_copy(update={"sync_max_bytes": 100_000})
 
     async def test() -> None:
-        async with cloudfront(settings) as client:
+        async with cloudfront(settings) as distribution:
+            client = distribution.client
             first, body = await fetch(client, "/photos/big.jpg?w=400&webp=1")
             assert picture(body).size == (1512, 983)
             assert first.headers["Content-Type"] == "image/jpeg"
@@ -198,7 +178,8 @@ def test_non_image_passes_through_untouched(settings: Settings, s3_client: Any, 
     )
 
     async def test() -> None:
-        async with cloudfront(settings) as client:
+        async with cloudfront(settings) as distribution:
+            client = distribution.client
             for target in ("/docs/terms.pdf", "/docs/terms.pdf?w=300"):
                 response, body = await fetch(client, target)
                 assert (response.status, body) == (200, b"%PDF-1.4 fake")
@@ -217,7 +198,8 @@ def test_invalid_arguments_get_a_400_with_the_reason(
     argument = query.partition("=")[0]
 
     async def test() -> None:
-        async with cloudfront(settings) as client:
+        async with cloudfront(settings) as distribution:
+            client = distribution.client
             response, body = await fetch(client, f"/hdr.jpg?{query}")
             assert response.status == 400
             assert argument in body.decode()
@@ -239,7 +221,8 @@ def test_wordpress_srcset_sizes_are_all_correct(
     }
 
     async def test() -> None:
-        async with cloudfront(settings) as client:
+        async with cloudfront(settings) as distribution:
+            client = distribution.client
             for query, size in srcset.items():
                 response, body = await fetch(client, f"/wp-content/uploads/2024/05/brief.jpg?{query}")
                 image = picture(body)
@@ -252,47 +235,19 @@ def test_wordpress_srcset_sizes_are_all_correct(
     run(test)
 
 
-def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
-    """stdout lines until one contains ``marker``; everything read so far."""
-    assert proc.stdout is not None
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while marker not in seen:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or proc.poll() is not None:
-            pytest.fail(f"`tachyon-edge dev` did not print {marker!r}:\n{seen}")
-        ready, _, _ = select.select([proc.stdout], [], [], remaining)
-        if ready:
-            seen += proc.stdout.readline()
-    return seen
-
-
 def test_dev_serves_a_sample_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TACHYON_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from cli import main; main()", "dev", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    dev = DevProcess("--port", "0", cwd=tmp_path)
     try:
-        output = _read_until(proc, "Local CloudFront:", timeout=60)
-        url = output.split("Local CloudFront:")[1].split()[0]
-        import urllib.request
+        url = dev.url()
 
         with urllib.request.urlopen(f"{url}hdr.jpg?w=300", timeout=30) as response:
             image = picture(response.read())
             assert (response.status, image.format, image.width) == (200, "JPEG", 300)
         with urllib.request.urlopen(url, timeout=30) as page:
             assert "hdr.jpg?w=300" in page.read().decode()
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=30)
-        assert proc.returncode == 0, stderr
+        status, stderr = dev.stop(signal.SIGINT)
+        assert status == 0, stderr
         assert "Traceback" not in stderr
         assert "GET /hdr.jpg?w=300 200" in stderr, "one log line per request"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        dev.kill()

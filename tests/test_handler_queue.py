@@ -144,14 +144,14 @@ def test_without_a_lock_store_dedupes_in_process(
     s3_endpoint: str, bucket: str, s3_client: Any, fixtures: Path
 ) -> None:
     """A memory:// broker (one-process dev mode): the in-process Celery queue gets one message."""
-    from kombu import Connection
+    from kombu.connection import Connection
 
     settings = Settings(s3_endpoint=s3_endpoint, broker_url="memory://", sync_max_bytes=1_000_000)
     assert settings.effective_lock_url is None
     put(s3_client, bucket, "mem.png", fixtures / "humans.png")
     results = gather(settings, *(origin_request(bucket, "/mem.png", "w=10") for _ in range(5)))
     assert {header(r, "x-tachyon-outcome") for r in results} == {"queued"}
-    with Connection("memory://") as connection:
+    with Connection("memory://") as connection:  # type: ignore[no-untyped-call]
         queue = connection.SimpleQueue(LIVE_QUEUE)
         message = queue.get(timeout=1)
         assert message.headers["task"] == RENDER_TASK

@@ -55,7 +55,8 @@ def spellings(request: dict[str, object], rng: random.Random) -> str:
     pairs: list[tuple[str, str]] = []
     for name, value in request.items():
         if name == "sizing":
-            mode, width, height = value  # type: ignore[misc]
+            assert isinstance(value, tuple)
+            mode, width, height = value
             comma = rng.choice([",", "%2C", "%2c"])
             pairs.append((mode, f"{width}{comma}{height}"))
         elif name == "grayscale":

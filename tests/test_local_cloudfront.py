@@ -7,25 +7,24 @@ the real ``Edge`` so the tests can read what CloudFront would have sent.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import io
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
-from yarl import URL
 
 from core.settings import Settings
 from edge.flow import Edge
 from edge.local.cache import ResponseCache, cache_ttl
-from edge.local.cloudfront import LocalCloudFront, Served, request_event
+from edge.local.cloudfront import Served, request_event
+from tests.local import Client, Clock, exact, run
+from tests.local import cloudfront as launch
 
 
 class Recorder:
@@ -55,22 +54,12 @@ def settings(s3_endpoint: str, bucket: str, redis_url: str) -> Settings:
 
 @asynccontextmanager
 async def cloudfront(
-    settings: Settings,
-) -> AsyncIterator[tuple[TestClient[Any, Any], Recorder, list[Served]]]:
+    settings: Settings, clock: Clock | None = None
+) -> AsyncIterator[tuple[Client, Recorder, list[Served]]]:
+    """The local CloudFront with a ``Recorder`` around the real edge."""
     recorder = Recorder(Edge(settings))
-    served: list[Served] = []
-    local = LocalCloudFront(settings, recorder, on_request=served.append)
-    async with TestClient(TestServer(local.app())) as client:
-        yield client, recorder, served
-
-
-def exact(client: TestClient[Any, Any], target: str) -> URL:
-    """The server's URL for ``target`` exactly as written (aiohttp's client would decode ``%2C``)."""
-    return URL(str(client.make_url("/")).rstrip("/") + target, encoded=True)
-
-
-def run(test: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(test())
+    async with launch(settings, recorder, clock=clock) as distribution:
+        yield distribution.client, recorder, distribution.served
 
 
 def put(s3_client: Any, bucket: str, key: str, body: bytes, **extra: Any) -> None:
@@ -155,8 +144,10 @@ def test_original_is_served_with_s3_headers_and_cached_for_its_max_age(
     put(s3_client, bucket, "notes.txt", b"hello " * 100, ContentType="text/plain", CacheControl="max-age=1")
     etag = s3_client.head_object(Bucket=bucket, Key="notes.txt")["ETag"]
 
+    clock = Clock()
+
     async def test() -> None:
-        async with cloudfront(settings) as (client, recorder, served):
+        async with cloudfront(settings, clock) as (client, recorder, served):
             first = await client.get("/notes.txt?acl")
             assert first.status == 200
             assert await first.read() == b"hello " * 100
@@ -171,10 +162,12 @@ def test_original_is_served_with_s3_headers_and_cached_for_its_max_age(
             assert head.headers["X-Cache"] == "Hit from cloudfront"
             assert head.headers["Content-Length"] == "600"
             assert len(recorder.requests) == 1
-            await asyncio.sleep(1.2)
+            clock.advance(0.9)
+            assert (await client.get("/notes.txt?acl")).headers["X-Cache"] == "Hit from cloudfront"
+            clock.advance(0.2)
             third = await client.get("/notes.txt?acl")
             assert third.headers["X-Cache"] == "Miss from cloudfront"
-            assert [s.cache for s in served] == ["Miss", "Hit", "Hit", "Miss"]
+            assert [s.cache for s in served] == ["Miss", "Hit", "Hit", "Hit", "Miss"]
 
     run(test)
 

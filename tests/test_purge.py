@@ -96,3 +96,27 @@ def test_s3_events_purge_replaced_and_removed_originals(
     assert not (set(replaced) | set(removed)) & left
     assert set(other) <= left
     assert all(k.startswith(DEFAULT_PREFIX) for k in left)
+
+
+def test_listing_originals_jumps_over_thousands_of_derivatives(s3_client: Any, bucket: str) -> None:
+    """``_derivatives/`` sorts between upper- and lower-case keys: a page that ends inside it
+    restarts the listing just past it, so 2,500 derivatives cost no extra pages."""
+    from worker.s3 import list_pages
+
+    for original in ("A.jpg", "a.jpg", "b.jpg"):
+        s3_client.put_object(Bucket=bucket, Key=original, Body=b"original")
+    put_derivatives(s3_client, bucket, "A.jpg", range(1, 2501))
+    calls: list[dict[str, Any]] = []
+    event = "before-parameter-build.s3.ListObjectsV2"
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        calls.append(dict(params))
+
+    s3_client.meta.events.register(event, count)
+    try:
+        pages = list(list_pages(s3_client, bucket, "", skip_prefix=DEFAULT_PREFIX))
+    finally:
+        s3_client.meta.events.unregister(event, count)
+    assert pages == [["A.jpg"], ["a.jpg", "b.jpg"]]
+    assert len(calls) == 2
+    assert calls[1]["StartAfter"] == DEFAULT_PREFIX + "\U0010ffff"

@@ -56,8 +56,16 @@ def halves(size: tuple[int, int], first: str, second: str, vertical: bool = Fals
     return image
 
 
-def near(pixel: tuple[int, ...], colour: tuple[int, ...], slack: int = 40) -> bool:
+def near(pixel: object, colour: object, slack: int = 40) -> bool:
+    """Whether two pixels (as ``getpixel`` returns them) differ by at most ``slack`` per channel."""
+    assert isinstance(pixel, tuple) and isinstance(colour, tuple), (pixel, colour)
     return all(abs(a - b) <= slack for a, b in zip(pixel, colour, strict=False))
+
+
+def rgb(pixel: object) -> tuple[int, ...]:
+    """A pixel ``getpixel`` returned, as a tuple of channels."""
+    assert isinstance(pixel, tuple), pixel
+    return pixel
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +187,7 @@ def test_palette_png_with_transparency_stays_palette_and_transparent() -> None:
     assert out.mode == "P"
     assert out.size == (100, 50)
     rgba = out.convert("RGBA")
-    assert rgba.getpixel((90, 25))[3] == 0  # the transparent half is still transparent
+    assert rgb(rgba.getpixel((90, 25)))[3] == 0  # the transparent half is still transparent
     assert near(rgba.getpixel((10, 25)), (255, 0, 0, 255))
     flat = decoded(render(source, "w=100&format=jpeg").data)
     assert near(flat.getpixel((90, 25)), (255, 255, 255))  # JPEG: alpha flattened onto white
@@ -191,8 +199,8 @@ def test_alpha_kept_by_png_webp_avif_flattened_by_jpeg(fixtures: Path) -> None:
     source = encode(image, "PNG")
     for fmt in ("png", "webp", "avif"):
         out = decoded(render(source, f"w=100&format={fmt}").data).convert("RGBA")
-        assert out.getpixel((90, 25))[3] < 10, fmt
-        assert out.getpixel((10, 25))[3] > 245, fmt
+        assert rgb(out.getpixel((90, 25)))[3] < 10, fmt
+        assert rgb(out.getpixel((10, 25)))[3] > 245, fmt
     jpeg = decoded(render(source, "w=100&format=jpeg").data)
     assert near(jpeg.getpixel((90, 25)), (255, 255, 255))
     letterboxed = decoded(render(source, "lb=100,100&background=red&format=jpeg").data)
@@ -299,7 +307,7 @@ def test_animation_keeps_frames_durations_and_loop(fixtures: Path, name: str, qu
     result = render(source, query)
     out = Image.open(io.BytesIO(result.data))
     assert out.format == original.format
-    assert out.n_frames == original.n_frames == result.frames
+    assert getattr(out, "n_frames", 1) == getattr(original, "n_frames", 1) == result.frames
     assert frame_durations(out) == frame_durations(original)
     assert out.info.get("loop", 0) == original.info.get("loop", 0)
     assert out.size == (result.width, result.height)

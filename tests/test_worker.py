@@ -102,7 +102,7 @@ def test_animated_gif_keeps_every_frame(
 ) -> None:
     source = (fixtures / "animated.gif").read_bytes()
     with Image.open(io.BytesIO(source)) as original:
-        frames, size = original.n_frames, original.size
+        frames, size = getattr(original, "n_frames", 1), original.size
     assert frames > 1
     key = "media/spinner.gif"
     s3_client.put_object(Bucket=bucket, Key=key, Body=source)
@@ -113,7 +113,7 @@ def test_animated_gif_keeps_every_frame(
     obj = wait_for(lambda: get_object(s3_client, bucket, target), 30, what=target)
     with Image.open(io.BytesIO(obj["Body"].read())) as gif:
         assert gif.format == "GIF"
-        assert gif.n_frames == frames
+        assert getattr(gif, "n_frames", 1) == frames
         assert gif.width == width
     assert obj["ContentType"] == "image/gif"
 

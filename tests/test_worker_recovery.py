@@ -56,7 +56,7 @@ def test_sigkill_mid_render_then_restart_completes_the_derivative(
     }
 
     def exists() -> bool:
-        return s3_client.list_objects_v2(Bucket=bucket, Prefix=target).get("KeyCount", 0) > 0
+        return int(s3_client.list_objects_v2(Bucket=bucket, Prefix=target).get("KeyCount", 0)) > 0
 
     edge = EdgeQueue(Settings(broker_url=redis_url, s3_endpoint=s3_endpoint), s3_client)
     with running_worker(env, concurrency=1) as first:

@@ -118,12 +118,14 @@ def record(redis: Any, run: str | None, original_key: str, results: Sequence[Res
     if redis is None or not run:
         return
     counts = {"rendered": 0, "fresh": 0, "failed": 0}
+    failed = [r for r in results if r.outcome in ("failed", "skipped")]
+    room = MAX_FAILURES_KEPT - int(redis.hlen(failures_key(run))) if failed else 0
     pipe = redis.pipeline(transaction=False)
     for result in results:
         outcome = "failed" if result.outcome == "skipped" else result.outcome
         counts[outcome] += 1
-        if outcome == "failed":
-            pipe.hset(failures_key(run), f"{original_key}?{result.query}", result.reason or "failed")
+    for result in failed[: max(0, room)]:  # every failure is counted; the first ones keep their reason
+        pipe.hset(failures_key(run), f"{original_key}?{result.query}", result.reason or "failed")
     for name, count in counts.items():
         if count:
             pipe.hincrby(progress_key(run), name, count)

@@ -27,37 +27,37 @@ Step = Callable[[Image.Image, Context], Image.Image]
 
 def render_frames(source: bytes, ctx: Context, steps: Sequence[tuple[str, Step]]) -> tuple[bytes, int]:
     """Encode every frame of an animation; returns the bytes and the frame count."""
-    image = open_image(source, ctx.info)
+    image = open_image(source, ctx.source.info)
     icc = image.info.get("icc_profile")
     if isinstance(icc, bytes) and icc:
-        ctx = replace(ctx, icc=icc)
+        ctx = replace(ctx, source=replace(ctx.source, icc=icc))
     frames: list[Image.Image] = []
     durations: list[int] = []
     disposals: list[int] = []
-    for index in range(ctx.info.frames):
+    for index in range(ctx.source.info.frames):
         image.seek(index)
         image.load()
         frame = to_working(image.convert("RGBA") if image.mode in ("P", "PA", "1") else image.copy())
         for _name, step in steps:
             frame = step(frame, ctx)
-        frames.append(prepare(frame, ctx.format, palette=False))
+        frames.append(prepare(frame, ctx.output.format, palette=False))
         durations.append(int(image.info.get("duration", 100) or 0))
         disposal = getattr(image, "disposal_method", image.info.get("disposal", 0))
         disposals.append(int(disposal) if isinstance(disposal, int) else 0)
     extra: dict[str, Any] = {"loop": int(image.info.get("loop", 0) or 0), "duration": durations}
-    if ctx.format == "gif":
+    if ctx.output.format == "gif":
         extra["disposal"] = disposals
-    elif ctx.format == "png":
+    elif ctx.output.format == "png":
         extra["disposal"] = [min(d, 2) for d in disposals]
         extra["blend"] = 0
     out = io.BytesIO()
     first, rest = frames[0], frames[1:]
     first.save(
         out,
-        format=ctx.format.upper(),
+        format=ctx.output.format.upper(),
         save_all=True,
         append_images=rest,
-        **options(ctx.format, ctx.transform.quality),
+        **options(ctx.output.format, ctx.output.transform.quality),
         **save_metadata(first, ctx),
         **extra,
     )

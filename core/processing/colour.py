@@ -12,14 +12,14 @@ import io
 
 from PIL import Image
 
-from core.processing.context import Context
+from core.processing.context import Source
 
 WORKING = frozenset({"L", "LA", "RGB", "RGBA"})
 
 
-def normalise(image: Image.Image, ctx: Context) -> Image.Image:
+def normalise(image: Image.Image, source: Source) -> Image.Image:
     """Convert to a working mode; a no-op for the common L/RGB/RGBA inputs."""
-    return to_working(image, ctx.icc)
+    return to_working(image, source.icc)
 
 
 def to_working(image: Image.Image, icc: bytes | None = None) -> Image.Image:

@@ -1,4 +1,9 @@
-"""What the steps of one render share: the plan and facts about the decoded image."""
+"""What the steps of one render read: facts about the decoded source, and what one output asks.
+
+``Source`` is the same for every output of one decode (a WordPress size set
+decodes once); ``Output`` is one derivative's transform, plan and format. Both
+are built by keyword, so no field can be passed in the wrong place.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,29 @@ from core.transform import Transform
 from core.types import OutputFormat
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    """Read-only inputs of the steps (the image itself is passed step to step)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """The decoded original: header facts and what the decoder found."""
 
     info: SourceInfo
+    scale: tuple[float, float] = (1.0, 1.0)  # decoded pixels per upright source pixel (JPEG DCT scaling)
+    palette: bool = False  # the source was a palette image: PNG/GIF output stays palette
+    icc: bytes | None = None  # the source's ICC profile, if any
+    exif: bytes | None = None  # the source's EXIF block, if any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Output:
+    """One derivative to make."""
+
     transform: Transform
     plan: Plan
     format: OutputFormat
-    scale: tuple[float, float]  # decoded pixels per upright source pixel (JPEG DCT scaling)
-    palette: bool  # the source was a palette image: PNG/GIF output stays palette
-    icc: bytes | None  # the source's ICC profile, if any
-    exif: bytes | None  # the source's EXIF block, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Read-only inputs of the shape steps (the image itself is passed step to step)."""
+
+    source: Source
+    output: Output

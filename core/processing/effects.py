@@ -9,7 +9,7 @@ from core.processing.context import Context
 
 def effects(image: Image.Image, ctx: Context) -> Image.Image:
     """Apply grayscale and negative (on the colour channels only)."""
-    t = ctx.transform
+    t = ctx.output.transform
     if t.grayscale and image.mode in ("RGB", "RGBA"):
         image = image.convert("LA" if image.mode == "RGBA" else "L")
     if t.negative:

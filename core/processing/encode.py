@@ -108,12 +108,12 @@ def options(fmt: OutputFormat, quality: int, mode: str = "RGB") -> dict[str, Any
 
 def encode(image: Image.Image, ctx: Context) -> bytes:
     """The output file's bytes for one (static) image."""
-    image = prepare(image, ctx.format, ctx.palette)
+    image = prepare(image, ctx.output.format, ctx.source.palette)
     out = io.BytesIO()
     image.save(
         out,
-        format=ctx.format.upper(),
-        **options(ctx.format, ctx.transform.quality, image.mode),
+        format=ctx.output.format.upper(),
+        **options(ctx.output.format, ctx.output.transform.quality, image.mode),
         **save_metadata(image, ctx),
     )
     return out.getvalue()

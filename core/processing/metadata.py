@@ -28,11 +28,11 @@ _SPACE = {"RGB": b"RGB ", "RGBA": b"RGB ", "P": b"RGB ", "L": b"GRAY", "LA": b"G
 def save_metadata(image: Image.Image, ctx: Context) -> dict[str, Any]:
     """Keyword arguments for ``Image.save`` carrying the metadata to keep."""
     kept: dict[str, Any] = {}
-    strip = ctx.transform.strip
-    if strip == "info" and ctx.icc and ctx.icc[16:20] == _SPACE.get(image.mode):
-        kept["icc_profile"] = ctx.icc
-    if strip == "color" and ctx.exif:
-        exif = _clean_exif(ctx.exif)
+    strip = ctx.output.transform.strip
+    if strip == "info" and ctx.source.icc and ctx.source.icc[16:20] == _SPACE.get(image.mode):
+        kept["icc_profile"] = ctx.source.icc
+    if strip == "color" and ctx.source.exif:
+        exif = _clean_exif(ctx.source.exif)
         if exif:
             kept["exif"] = exif
     return kept

@@ -50,3 +50,6 @@ class Rendered:
     width: int
     height: int
     frames: int = 1
+    #: Milliseconds per named step (decode, orient, …, encode). In a set rendered
+    #: from one decode, the shared decode steps are counted on the first output only.
+    timings: tuple[tuple[str, float], ...] = ()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from core.processing.context import Context
+from core.processing.context import Source
 
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -21,7 +21,7 @@ _TRANSPOSE = {
 }
 
 
-def orient(image: Image.Image, ctx: Context) -> Image.Image:
+def orient(image: Image.Image, source: Source) -> Image.Image:
     """Turn the stored pixels upright."""
-    method = _TRANSPOSE.get(ctx.info.orientation)
+    method = _TRANSPOSE.get(source.info.orientation)
     return image if method is None else image.transpose(method)

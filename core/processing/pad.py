@@ -13,10 +13,10 @@ from core.processing.context import Context
 
 def pad(image: Image.Image, ctx: Context) -> Image.Image:
     """Place the image on the letterbox canvas, if the transform asks for one."""
-    canvas_size = ctx.plan.canvas
+    canvas_size = ctx.output.plan.canvas
     if canvas_size is None:
         return image
-    background = ctx.transform.background
+    background = ctx.output.transform.background
     grey = image.mode in ("L", "LA") and background[0] == background[1] == background[2]
     mode = "L" if grey else "RGB"
     canvas = Image.new(mode, canvas_size, background[0] if grey else background)

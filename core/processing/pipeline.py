@@ -11,6 +11,7 @@ size from the same upright pixels. Each step is a function
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from PIL import Image
@@ -19,7 +20,7 @@ from core.formats import ANIMATED_FORMATS
 from core.limits import Limits
 from core.processing.animation import render_frames
 from core.processing.colour import normalise
-from core.processing.context import Context
+from core.processing.context import Context, Output, Source
 from core.processing.decode import decode
 from core.processing.effects import effects
 from core.processing.encode import encode
@@ -34,9 +35,10 @@ from core.processing.smart import strategy_crop
 from core.transform import Transform
 from core.types import OutputFormat
 
+DecodeStep = Callable[[Image.Image, Source], Image.Image]
 Step = Callable[[Image.Image, Context], Image.Image]
 
-DECODE_STEPS: tuple[tuple[str, Step], ...] = (("orient", orient), ("colour", normalise))
+DECODE_STEPS: tuple[tuple[str, DecodeStep], ...] = (("orient", orient), ("colour", normalise))
 SHAPE_STEPS: tuple[tuple[str, Step], ...] = (
     ("scale", scale),
     ("strategy_crop", strategy_crop),
@@ -46,42 +48,67 @@ SHAPE_STEPS: tuple[tuple[str, Step], ...] = (
 )
 
 
+class Timer:
+    """Milliseconds per named step, in the order the steps ran."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps[name] = self.steps.get(name, 0.0) + (now - self._last) * 1000
+        self._last = now
+
+    def result(self) -> tuple[tuple[str, float], ...]:
+        return tuple((name, round(ms, 3)) for name, ms in self.steps.items())
+
+
 def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: Limits) -> list[Rendered]:
     """Render every job from one decode of ``source`` (still images) or per job (animations)."""
     info = probe(source, limits)
     plans = [make_plan(info, transform, limits) for transform, _fmt in jobs]
+    outputs = [Output(transform=t, plan=p, format=f) for (t, f), p in zip(jobs, plans, strict=True)]
     results: dict[int, Rendered] = {}
     still: list[int] = []
-    for index, ((transform, fmt), plan) in enumerate(zip(jobs, plans, strict=True)):
-        if info.animated and fmt in ANIMATED_FORMATS:
-            ctx = Context(info, transform, plan, fmt, (1.0, 1.0), False, None, None)
-            data, frames = render_frames(source, ctx, SHAPE_STEPS)
-            results[index] = Rendered(data, fmt, plan.output[0], plan.output[1], frames)
+    for index, output in enumerate(outputs):
+        if info.animated and output.format in ANIMATED_FORMATS:
+            timer = Timer()
+            data, frames = render_frames(source, Context(Source(info=info), output), SHAPE_STEPS)
+            timer.lap("animation")
+            width, height = output.plan.output
+            results[index] = Rendered(data, output.format, width, height, frames, timer.result())
         else:
             still.append(index)
     if still:
+        timer = Timer()
         factor = min(draft_factor(info, plans[i]) for i in still)
         decoded, scale_factor = decode(source, info, factor)
-        icc = _bytes(decoded.info.get("icc_profile"))
-        exif = _bytes(decoded.info.get("exif"))
-        palette = decoded.mode == "P"
+        decoded_source = Source(
+            info=info,
+            scale=(scale_factor, scale_factor),  # DCT scaling is the same on both axes
+            palette=decoded.mode == "P",
+            icc=_bytes(decoded.info.get("icc_profile")),
+            exif=_bytes(decoded.info.get("exif")),
+        )
+        timer.lap("decode")
         base: Image.Image = decoded
-        first = Context(info, jobs[still[0]][0], plans[still[0]], jobs[still[0]][1], (1.0, 1.0),
-                        palette, icc, exif)  # fmt: skip
-        for _name, step in DECODE_STEPS:
-            base = step(base, first)
-        factors = (scale_factor, scale_factor)  # DCT scaling is the same on both axes
+        for name, decode_step in DECODE_STEPS:
+            base = decode_step(base, decoded_source)
+            timer.lap(name)
         for i in still:
-            transform, fmt = jobs[i]
-            ctx = Context(info, transform, plans[i], fmt, factors, palette, icc, exif)
-            results[i] = _render_still(base, ctx)
+            results[i] = _render_still(base, Context(decoded_source, outputs[i]), timer)
+            timer = Timer()  # the shared decode is counted once, on the first output
     return [results[i] for i in range(len(jobs))]
 
 
-def _render_still(image: Image.Image, ctx: Context) -> Rendered:
-    for _name, step in SHAPE_STEPS:
+def _render_still(image: Image.Image, ctx: Context, timer: Timer) -> Rendered:
+    for name, step in SHAPE_STEPS:
         image = step(image, ctx)
-    return Rendered(encode(image, ctx), ctx.format, image.width, image.height, 1)
+        timer.lap(name)
+    data = encode(image, ctx)
+    timer.lap("encode")
+    return Rendered(data, ctx.output.format, image.width, image.height, 1, timer.result())
 
 
 def _bytes(value: object) -> bytes | None:

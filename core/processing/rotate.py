@@ -16,7 +16,7 @@ _CLOCKWISE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
 
 def rotate(image: Image.Image, ctx: Context) -> Image.Image:
     """Rotate and mirror as the transform asks."""
-    t = ctx.transform
+    t = ctx.output.transform
     if t.rotate in _CLOCKWISE:
         image = image.transpose(_CLOCKWISE[t.rotate])
     if t.flip:

@@ -19,11 +19,11 @@ RESAMPLE = Image.Resampling.LANCZOS
 
 
 def scale(image: Image.Image, ctx: Context) -> Image.Image:
-    """Resample ``ctx.plan.box`` (upright source pixels) to ``ctx.plan.size``."""
-    sx, sy = ctx.scale
-    x0, y0, x1, y1 = ctx.plan.box
+    """Resample ``ctx.output.plan.box`` (upright source pixels) to ``ctx.output.plan.size``."""
+    sx, sy = ctx.source.scale
+    x0, y0, x1, y1 = ctx.output.plan.box
     box = (x0 * sx, y0 * sy, min(x1 * sx, image.width), min(y1 * sy, image.height))
-    size = ctx.plan.size
+    size = ctx.output.plan.size
     whole = box == (0, 0, image.width, image.height)
     if size == image.size and whole:
         return image

@@ -22,9 +22,9 @@ CANDIDATES = 24
 
 
 def strategy_crop(image: Image.Image, ctx: Context) -> Image.Image:
-    """Crop ``ctx.plan.window`` out of the scaled image at the best-scoring place."""
-    window = ctx.plan.window
-    if window is None or ctx.plan.strategy is None:
+    """Crop ``ctx.output.plan.window`` out of the scaled image at the best-scoring place."""
+    window = ctx.output.plan.window
+    if window is None or ctx.output.plan.strategy is None:
         return image
     tw, th = window
     slack_x, slack_y = image.width - tw, image.height - th
@@ -33,7 +33,7 @@ def strategy_crop(image: Image.Image, ctx: Context) -> Image.Image:
     factor = max(1.0, max(image.size) / PREVIEW)
     preview = image.reduce(int(factor)) if factor >= 2 else image
     ratio = preview.width / image.width
-    score_map = _scores(preview, ctx.plan.strategy)
+    score_map = _scores(preview, ctx.output.plan.strategy)
     steps = min(CANDIDATES, max(slack_x, slack_y)) + 1
     best, best_offset = -1.0, 0
     for i in range(steps):
@@ -45,7 +45,7 @@ def strategy_crop(image: Image.Image, ctx: Context) -> Image.Image:
             max(int(x * ratio) + 1, int((x + tw) * ratio)),
             max(int(y * ratio) + 1, int((y + th) * ratio)),
         )
-        value = _score(score_map.crop(box), ctx.plan.strategy)
+        value = _score(score_map.crop(box), ctx.output.plan.strategy)
         if value > best:
             best, best_offset = value, offset
     x, y = (best_offset, 0) if slack_x > 0 else (0, best_offset)

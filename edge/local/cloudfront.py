@@ -280,7 +280,7 @@ class LocalCloudFront:
             raise ValueError("the local CloudFront needs a bucket (settings.bucket or bucket=)")
         self.bucket = name
         self._triggers = triggers
-        self.cache = cache or ResponseCache()
+        self.cache = cache if cache is not None else ResponseCache()  # an empty cache is falsy
         self.on_request = on_request
         self.forward = frozenset({"accept"}) if settings.auto_format else frozenset()
         self._http: aiohttp.ClientSession | None = None

@@ -21,7 +21,7 @@ import os
 import signal
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -44,23 +44,22 @@ class CannotListen(Exception):
 
 
 @dataclass
-class Plan:
+class DevStack:
     """What ``dev`` will run: the settings in force and which parts are embedded."""
 
     settings: Settings
     embedded_s3: bool
     embedded_worker: bool
     originals: Path | None
-    notes: list[str] = field(default_factory=list)
 
 
-def plan(
+def dev_stack(
     *,
     originals: Path | None = None,
     s3_endpoint: str | None = None,
     bucket: str | None = None,
     broker: str | None = None,
-) -> Plan:
+) -> DevStack:
     """Decide the parts from flags and the ``TACHYON_*`` environment (flags win)."""
     overrides: dict[str, Any] = {}
     if s3_endpoint:
@@ -80,7 +79,7 @@ def plan(
     settings = configured.model_copy(update=final)
     if embedded_s3 and originals is None:
         originals = samples_dir()
-    return Plan(settings, embedded_s3, embedded_worker, originals)
+    return DevStack(settings, embedded_s3, embedded_worker, originals)
 
 
 def start_moto() -> tuple[Callable[[], None], str]:
@@ -144,7 +143,7 @@ def _url_host(host: str) -> str:
 
 
 def run(
-    the_plan: Plan,
+    stack_plan: DevStack,
     host: str,
     port: int,
     *,
@@ -157,8 +156,8 @@ def run(
     worker package's starter: the edge never imports the worker).
     """
     with ExitStack() as stack:
-        settings = the_plan.settings
-        if the_plan.embedded_s3:
+        settings = stack_plan.settings
+        if stack_plan.embedded_s3:
             stop_moto, endpoint = start_moto()
             stack.callback(stop_moto)
             settings = settings.model_copy(update={"s3_endpoint": endpoint})
@@ -167,12 +166,12 @@ def run(
             echo(f"S3:                   {settings.s3_endpoint}  bucket {settings.bucket}")
         assert settings.bucket is not None
         keys: list[str] = []
-        if the_plan.originals is not None:
-            keys = seed(s3_client(settings), settings.bucket, the_plan.originals)
-            echo(f"Seeded {len(keys)} originals from {the_plan.originals}")
-        if the_plan.embedded_worker:
+        if stack_plan.originals is not None:
+            keys = seed(s3_client(settings), settings.bucket, stack_plan.originals)
+            echo(f"Seeded {len(keys)} originals from {stack_plan.originals}")
+        if stack_plan.embedded_worker:
             if start_worker is None:
-                raise ValueError("the plan embeds a worker: pass start_worker")
+                raise ValueError("the stack embeds a worker: pass start_worker")
             stack.callback(start_worker(settings))
             echo("Worker (in-process):  memory:// broker, queues derivatives,batch")
         else:
