@@ -16,7 +16,7 @@ Run: ``.venv/bin/python benchmarks/bench_edge.py [--runs 7] [--hits 300]``
 - Throughput on the hit path: sequential (one Lambda container) and 32 concurrent
   awaits of one ``Edge`` (the local CloudFront), both bounded by moto's speed.
 
-Prints a table and writes ``benchmarks/results/edge.json``.
+Prints a table and writes ``docs/benchmarks/edge.json`` (see ``benchmarks/record.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, this file's folder comes first on sys.path and its name would hide the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "results" / "edge.json"
 EVENT = ROOT / "tests" / "events" / "origin-request-s3.json"
 
 IMPORTS = {
@@ -261,9 +260,9 @@ def main() -> None:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value:>10}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    from benchmarks import record
+
+    record.write("edge", results)
 
 
 if __name__ == "__main__":

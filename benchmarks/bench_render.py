@@ -1,7 +1,7 @@
 """Benchmark of the render core against a naive Pillow path, measured in the same run.
 
-Plain script (no pytest): prints a table and writes ``benchmarks/results/render.json``
-(``render-quick.json`` with ``--quick``).
+Plain script (no pytest): prints a table and writes ``docs/benchmarks/render.json``
+(``benchmarks/results/render.json`` with ``--quick``; see ``benchmarks/record.py``).
 
     .venv/bin/python benchmarks/bench_render.py            # full run (several minutes on 2 cores)
     .venv/bin/python benchmarks/bench_render.py --quick    # CI smoke: the three target cases, fewer repeats
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import random
 import resource
@@ -37,10 +36,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 sys.path.insert(0, str(ROOT))
 
 from PIL import Image, ImageDraw, ImageOps  # noqa: E402
 
+from benchmarks import record  # noqa: E402
 from core.args import parse_query  # noqa: E402
 from core.formats import output_format  # noqa: E402
 from core.limits import DEFAULT_LIMITS as LIMITS  # noqa: E402
@@ -48,8 +49,6 @@ from core.processing import make_plan, probe, render_transform  # noqa: E402
 from core.transform import Transform  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures"
-RESULTS = ROOT / "benchmarks" / "results" / "render.json"
-QUICK_RESULTS = ROOT / "benchmarks" / "results" / "render-quick.json"  # never overwrites a full run
 WIDTHS = (150, 300, 768, 1024, 2048)
 QUALITY = 82
 TARGETS = {  # (source, query, output) → ceiling of ours/naive CPU ratio, from the issue
@@ -269,8 +268,6 @@ def main() -> None:
                     rows.append(measure(file, source, query, transform, fmt, quick=args.quick))
                     print_row(rows[-1])
     summary = targets(rows)
-    results = QUICK_RESULTS if args.quick else RESULTS
-    results.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "python": sys.version.split()[0],
         "pillow": Image.__version__,
@@ -278,13 +275,12 @@ def main() -> None:
         "quick": args.quick,
         "note": "CPU ms are medians of process_time; RSS is one render in a fresh interpreter.",
     }
-    results.write_text(json.dumps({"meta": meta, "targets": summary, "rows": rows}, indent=2))
+    record.write("render", {"meta": meta, "targets": summary, "rows": rows}, quick=args.quick)
     print()
     for line in summary:
         print(
             f"{'PASS' if line['met'] else 'MISS'}  {line['what']}: {line['value']} (target {line['target']})"
         )
-    print(f"\nwrote {results.relative_to(ROOT)}")
 
 
 def measure(

@@ -1,6 +1,7 @@
 """Benchmark of the worker: renders/s per process count, batch fan-out rate, one-download size sets.
 
-Plain script (no pytest): prints a table and writes ``benchmarks/results/worker.json``.
+Plain script (no pytest): prints a table and writes ``docs/benchmarks/worker.json``
+(``benchmarks/results/`` with ``--quick``; see ``benchmarks/record.py``).
 
     .venv/bin/python benchmarks/bench_worker.py            # full run (a few minutes on 2 cores)
     .venv/bin/python benchmarks/bench_worker.py --quick    # fewer jobs and keys
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import functools
 import io
-import json
 import os
 import resource
 import sys
@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -45,7 +46,6 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 import redis  # noqa: E402
 from PIL import Image  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "worker.json"
 REDIS_HOST = os.environ.get("TACHYON_TEST_REDIS", "redis://127.0.0.1:6379")
 WORDPRESS = ("resize=150,150", "w=300", "w=768", "w=1024", "w=2048")
 
@@ -85,12 +85,9 @@ def jpeg_bytes(image: Image.Image, quality: int = 88) -> bytes:
 def renders_per_second(
     processes: int, jobs: int, *, broker: str, endpoint: str, s3: Any, source: bytes
 ) -> dict[str, float]:
-    from celery import Celery
-
-    from core.args import parse_query
-    from core.jobs import RENDER_TASK, RenderJob, job_token, pending_key
-    from core.keys import DEFAULT_PREFIX
-    from core.limits import DEFAULT_LIMITS as LIMITS
+    from core.jobs import pending_key
+    from core.settings import Settings
+    from tests.helpers import EdgeQueue
     from tests.worker_process import running_worker, wait_for
 
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
@@ -100,19 +97,11 @@ def renders_per_second(
     locks = redis.Redis.from_url(broker)
     env = {"TACHYON_BROKER_URL": broker, "TACHYON_S3_ENDPOINT": endpoint, "TACHYON_LOCK_URL": ""}
     with running_worker(env, queues=("derivatives",), concurrency=processes):
-        edge = Celery("edge", broker=broker)
+        edge = EdgeQueue(Settings(broker_url=broker, s3_endpoint=endpoint), s3)
 
         def send(widths: range) -> list[str]:
-            """Enqueue one render per width exactly as the edge does; returns the pending keys."""
-            pending = []
-            for width in widths:
-                query = f"w={width}"
-                token = job_token(bucket, key, parse_query(query, LIMITS), None, DEFAULT_PREFIX)  # type: ignore[arg-type]
-                locks.set(pending_key(token), "1")
-                job = RenderJob(bucket, key, query).to_kwargs()
-                edge.send_task(RENDER_TASK, kwargs=job, queue="derivatives")
-                pending.append(pending_key(token))
-            return pending
+            """Enqueue one render per width through the edge's own queue adapter; the pending keys."""
+            return [pending_key(edge.enqueue(bucket, key, f"w={width}")[0]) for width in widths]
 
         # Warm-up: one job per process (imports, first S3 connection).
         warm = send(range(100, 100 + processes))
@@ -216,7 +205,8 @@ def main() -> None:
 
     import boto3
     from moto.server import ThreadedMotoServer
-    from render import photo
+
+    from benchmarks.bench_render import photo
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
 
@@ -280,9 +270,9 @@ def main() -> None:
         print(f"{name:<{width}}  {value:>18}  {target}")
     print(f"\nload average (1 min) before/after: {results['machine']['load_1m']:.2f} / "
           f"{results['machine']['load_1m_after']:.2f} on {os.cpu_count()} CPUs (shared machine)")  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    from benchmarks import record
+
+    record.write("worker", results, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -1,26 +1,11 @@
 """The edge's request flow, as an object the Lambda handlers and the local CloudFront share.
 
-``Edge(settings)`` owns its S3 client and its Redis lock client (both made
-lazily inside the running event loop and reused); ``await edge.origin_request(event)``
-and ``await edge.origin_response(event)`` are safe to await concurrently and
-never raise. CPU work (probing, rendering) runs in a thread so the loop keeps
-serving other requests.
-
-origin-request, in order:
-
-1. not an image path, or no recognised argument → pass through (query cleared);
-2. invalid argument → generated 400, plain text, short cache lifetime;
-3. HEAD the derivative candidate(s) and the original together (one round trip):
-   original absent (404/403) → pass through, so S3 answers as usual;
-   a derivative made from the original's current ETag → hit, ``uri`` rewritten;
-4. miss: ``edge.policy`` decides from the size, then from the header:
-   small static → render here, PutObject, rewrite; large or animated → enqueue
-   once and serve the original, marked as a fallback;
-5. any failure of ours → the original, marked as a fallback, reason logged.
-
-The request carries the path taken in ``x-tachyon-outcome``; origin-response
-reads it back, gives fallbacks a short ``Cache-Control`` so the derivative
-replaces them soon, and names the path in ``x-tachyon``.
+``Edge(settings)`` owns its S3 and lock-store clients (made lazily inside the
+running loop, then reused); ``origin_request`` and ``origin_response`` are safe
+to await concurrently and never raise. CPU work (probe, render) runs in a
+thread. origin-request: pass through, 400, then ``_find_hit`` / ``_render_here``
+/ ``_enqueue``, with the original as fallback for any failure of ours; the path
+taken travels to origin-response in ``OUTCOME_HEADER``. docs/edge.md has the flow.
 """
 
 from __future__ import annotations

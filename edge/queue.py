@@ -1,20 +1,11 @@
 """Enqueue a render job once per derivative: a pending lock, then ``send_task`` by name.
 
-The edge never imports the worker: it sends ``RENDER_TASK`` by name on the
-``derivatives`` queue with a Celery app of its own, built from
-``settings.broker_url`` on the first enqueue (Celery costs a few hundred
-milliseconds to import, so a hit never pays for it).
-
-At most one job per derivative is in flight: before sending, the edge sets the
-Redis key ``pending_key(token)`` with ``NX`` and an expiry (``pending_ttl``);
-concurrent misses that lose the race send nothing. The worker deletes the key
-when it is done, and records a give-up reason under ``failed_key(token)``; while
-that exists the edge does not enqueue again (the viewer keeps the original).
-
-Without a Redis lock URL (e.g. ``memory://`` in the one-process dev mode) the
-pending set is kept in this process, with the same expiry. A ``memory://``
-broker is shared by every Celery app in the process (kombu keeps its queues
-globally), so a worker thread in the same process receives the job.
+The edge never imports the worker: it sends ``RENDER_TASK`` on ``LIVE_QUEUE``
+with a sending-only Celery app made on the first enqueue (a hit never pays for
+Celery's import). The Redis key ``pending_key(token)`` (NX, ``pending_ttl``)
+lets one miss per derivative send; a recorded failure stops sending. Without a
+lock store (``memory://`` in the one-process dev mode) the pending set lives in
+this process. docs/edge.md and docs/worker.md say more.
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
 """The Celery app, configured from the same typed ``Settings`` as the edge.
 
-Reliability choices (see ``docs/worker.md``):
-
-- ``task_acks_late`` + ``task_reject_on_worker_lost``: a render is acknowledged
-  only after it finished; if its process dies (OOM, SIGKILL) the message goes
-  back to the queue. Renders are idempotent, so running one twice is harmless.
-- ``worker_prefetch_multiplier=1``: a process holds one message at a time, so a
-  queued live miss is never stuck behind a prefetched batch job.
-- soft/hard time limits, tasks and memory per child from ``Settings``: Pillow's
-  memory grows with the largest image a process has seen; recycling bounds it.
-- ``visibility_timeout`` above the hard time limit: on Redis and SQS an
-  unacknowledged message is redelivered after it, which must never happen to a
-  render that is still running.
-- no result backend: the edge never waits for a render, progress of batch runs
-  is counted in Redis by the tasks themselves (``worker.progress``).
-- queue order ``priority``: a worker consuming ``derivatives,batch`` always
-  empties ``derivatives`` first (Redis ``BRPOP`` checks the lists in order).
+``celery_config`` is the one place the Celery settings are decided: late
+acknowledgement with requeue on a lost worker, prefetch 1, soft/hard time
+limits, recycling of pool processes, a visibility timeout above the hard limit,
+no result backend, and the live queue drained first. Why each: docs/worker.md.
 """
 
 from __future__ import annotations

@@ -1,22 +1,10 @@
 """Batch reprocessing: list a prefix, render a list of argument sets for every original.
 
-Shape of a run (all on the ``batch`` queue):
-
-1. ``tachyon.batch.reprocess`` lists the prefix with ListObjectsV2, one page
-   (≤ 1,000 keys) at a time, keeps image keys (by extension, never the
-   derivative prefix) and sends one ``tachyon.batch.render`` per original. After
-   ``PAGES_PER_TASK`` pages it hands the rest of the listing to a new task
-   (``start_after``), so no task runs long and memory holds one page at most.
-2. ``tachyon.batch.render`` downloads the original once and renders every
-   argument set that is not already fresh, from one decode when the core allows.
-3. Progress is counted by the tasks in a Redis hash per run (there is no result
-   backend): ``originals`` and ``expected`` grow as pages are sent; ``rendered``,
-   ``fresh`` and ``failed`` count derivatives; failures keep the original key,
-   the arguments and the reason. ``tachyon-edge reprocess --wait`` reads it.
-
-A task redelivered after a crash (acks_late) runs again; its derivatives are
-then found fresh, so nothing is rendered twice, but the counters may add up to
-more than ``expected`` for that run.
+``tachyon.batch.reprocess`` lists one page at a time and sends one
+``tachyon.batch.render`` per original (handing the rest of a long listing to a
+new task); ``tachyon.batch.render`` downloads once and renders what is not
+fresh. Progress is counted in a Redis hash per run. docs/worker.md has the shape
+of a run and what the counters mean after a redelivery.
 """
 
 from __future__ import annotations

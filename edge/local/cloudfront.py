@@ -1,27 +1,10 @@
 """A local CloudFront: an aiohttp server in front of S3 that runs the edge's two triggers.
 
-It does per request what a CloudFront distribution with the S3 bucket as
-origin and Lambda@Edge on origin-request and origin-response does, so the
-whole flow (hit, sync render, queued render with fallback, 400s) runs on a
-laptop, in compose and in the end-to-end tests without AWS:
-
-1. look the URL up in the cache (``x-cache: Hit``);
-2. on a miss build the origin-request event from the HTTP request the way
-   CloudFront does — lower-case header names holding ``{key, value}`` lists,
-   the raw query string without ``?``, the URI percent-encoded as received,
-   ``origin.s3`` naming the bucket — and await ``origin_request``;
-3. a generated response (a 400, say) goes back as is, cached only per its own
-   ``Cache-Control``; origin-response does not run for it;
-4. otherwise fetch the (possibly rewritten) URI from S3, hand S3's status and
-   headers (403/404 too) with the request as sent to the origin to
-   ``origin_response``, and send the headers it returns with S3's body;
-5. cache by URL (plus the negotiated format when auto-format is on) for the
-   response's ``max-age`` (see ``edge.local.cache``) and answer ``x-cache: Miss``.
-
-Like CloudFront, the origin only sees the headers a distribution forwards:
-``Host`` (the bucket's domain), ``User-Agent: Amazon CloudFront``, ``Via``,
-``X-Forwarded-For``, plus ``Accept`` when auto-format is on (the header the
-viewer-request function normalises). The query string never reaches S3.
+Per request it does what a distribution with the S3 bucket as origin and
+Lambda@Edge on origin-request and origin-response does: look the URL up in its
+cache, build the origin-request event as CloudFront would, fetch the (possibly
+rewritten) key from S3, run origin-response, cache by ``max-age``. Only the
+headers a distribution forwards reach the origin. docs/local.md describes it.
 """
 
 from __future__ import annotations
