@@ -17,8 +17,8 @@ import click
 
 from core.args import parse_query
 from core.errors import TachyonError
-from core.formats import format_of_path, output_format
-from core.keys import derivative_key
+from core.formats import EXTENSION, format_of_path
+from core.keys import name_derivative
 from core.settings import get_settings
 from core.transform import Transform
 
@@ -52,12 +52,14 @@ def render(src: Path, query: str, original_key: str | None, output: Path | None,
         transform = parse_query(query.lstrip("?"), limits) or Transform()
         info = probe(source, limits)
         named = format_of_path(key) or info.format
-        fmt = output_format(transform, named, animated=info.animated, accept=accept)
-        target = derivative_key(key, transform, fmt, settings.derivative_prefix)
-        rendered = render_transform(source, transform, fmt, limits)
+        target = name_derivative(
+            key, transform, named, animated=info.animated, accept=accept, prefix=settings.derivative_prefix
+        )
+        rendered = render_transform(source, transform, target.format, limits)
     except TachyonError as error:
         _fail(error.reason)
-    path = output or Path(target.rsplit("/", 1)[-1])
+    # the key's name, with the extension of what it holds (a static GIF's derivative is a PNG)
+    path = output or Path(target.key.rsplit("/", 1)[-1]).with_suffix("." + EXTENSION[target.format])
     try:
         path.write_bytes(rendered.data)
     except OSError as error:
@@ -67,7 +69,7 @@ def render(src: Path, query: str, original_key: str | None, output: Path | None,
         "width": rendered.width,
         "height": rendered.height,
         "bytes": len(rendered.data),
-        "key": target,
+        "key": target.key,
     }
     click.echo(json.dumps(line))
 

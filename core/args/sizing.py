@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 from core.args.values import NUMBER, pair, whole
 from core.errors import InvalidArgument
-from core.limits import Limits
 from core.transform import DEFAULT_QUALITY, round_half_up
 from core.types import Mode
 
 MAX_ZOOM = 10.0
 _PAIRED: tuple[Mode, ...] = ("resize", "fit", "lb")
+
+
+class SizeLimits(Protocol):
+    """The limits reading a URL needs. ``core.limits.Limits`` has them; so may a plain object,
+    which lets the edge answer a URL without importing pydantic (docs/edge.md)."""
+
+    @property
+    def max_output_side(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +38,7 @@ class Sizing:
     zoom: float
 
 
-def read_sizing(args: dict[str, str], limits: Limits) -> Sizing:
+def read_sizing(args: dict[str, str], limits: SizeLimits) -> Sizing:
     """The one sizing rule the arguments ask for (``mode`` None when there is none)."""
     zoom = _zoom(args["zoom"]) if "zoom" in args else 1.0
     side = limits.max_output_side
