@@ -8,7 +8,9 @@ and gives it no environment variables. So the zip holds:
   versions installed here so the zip runs the code the tests ran;
 - only the ``core`` and ``edge`` modules the handler can reach (found by reading
   their imports), not the worker, the CLI, the local server or the tests;
-- the configuration file as ``core/tachyon.toml``, which ``core.settings`` reads.
+- the configuration file as ``core/tachyon.toml``, which ``core.settings`` reads,
+  and the fields the URL-only part of the edge reads, resolved and validated, as
+  ``edge/settings.json`` (``edge.config``: a primary pass loads no pydantic).
 
 What the edge never loads is left out: botocore's models of other AWS services
 (most of botocore's size), Celery's interactive shell dependencies, console
@@ -30,6 +32,12 @@ import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+    from core.settings import Settings
 
 LAMBDA_LIMIT = 50 * 1024 * 1024
 PYTHON_VERSION = "3.12"
@@ -46,8 +54,8 @@ REQUIREMENTS = (
     "kombu[redis]",
 )
 ENTRY = "edge.handler"
-#: Modules the handler reaches only lazily, by name (rendering, queueing).
-LAZY_ENTRIES = ("core.processing", "edge.queue")
+#: Modules the handler reaches only lazily, by name (the full edge, rendering, queueing).
+LAZY_ENTRIES = ("edge.flow", "core.settings", "core.processing", "edge.queue")
 #: The packages whose modules are copied into the zip (the rest comes from wheels).
 PACKAGES = ("core", "edge")
 #: botocore service models the edge may use: S3, STS/SSO (credential providers), SQS (a broker option).
@@ -119,13 +127,36 @@ def edge_modules(root: Path = SOURCE_ROOT) -> set[Path]:
     return files
 
 
+def bundled_settings(data: dict[str, Any]) -> Settings:
+    """The settings a package bundling ``data`` runs with: the file over the defaults.
+
+    Lambda@Edge has no environment, so the builder's ``TACHYON_*`` variables must
+    not leak into what is validated or resolved.
+    """
+    from core.settings import Settings
+
+    class FileOnly(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings,)
+
+    return FileOnly(**data)
+
+
 def check_config(config: Path) -> list[str]:
     """Validate a config file against ``Settings``; returns keys it does not know."""
     from core.settings import Settings
 
     try:
         data = tomllib.loads(config.read_text())
-        Settings.model_validate(data)
+        bundled_settings(data)
     except Exception as error:
         raise BuildError(f"{config}: {error}") from error
     return sorted(set(data) - set(Settings.model_fields))
@@ -200,6 +231,9 @@ def build(
         python_version = "{}.{}".format(*sys.version_info[:2])
     if config is not None:
         check_config(config)
+    from edge.config import EdgeConfig
+
+    resolved = EdgeConfig.from_settings(bundled_settings(tomllib.loads(config.read_text()) if config else {}))
     with tempfile.TemporaryDirectory(prefix="tachyon-lambda-") as tmp:
         target = Path(tmp) / "package"
         install(target, lambda_platform=lambda_platform, python_version=python_version, extra=extra)
@@ -210,6 +244,7 @@ def build(
             shutil.copy2(source, destination)
         if config is not None:
             shutil.copyfile(config, target / "core" / "tachyon.toml")
+        (target / "edge" / "settings.json").write_text(resolved.to_json())
         python = target_python(python_version, compile_with)
         if python is not None:
             compile_all = [python, "-m", "compileall", "-q", "-j", "0"]
