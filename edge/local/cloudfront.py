@@ -434,8 +434,8 @@ class LocalCloudFront:
 
     async def _origin_request(self, event: Event, request: aiohttp.web.Request) -> Event | Answer:
         """The origin-request function's result: the request to send on, or a response to give."""
-        try:
-            result = await self.triggers.origin_request(event)
+        try:  # the function gets its own copy, as from Lambda: the event stays as CloudFront built it
+            result = await self.triggers.origin_request(copy.deepcopy(event))
         except Exception:
             log.exception("origin-request function failed for %s", request.raw_path)
             return cloudfront_error(500, "The Lambda function (origin-request) raised an error.\n")
