@@ -20,9 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-CLOUDFRONT_AGENT = "Amazon CloudFront"
-
-
 @dataclass(frozen=True, slots=True)
 class S3Request:
     """One request as the S3 server received and answered it."""
@@ -35,8 +32,9 @@ class S3Request:
     ended: float
 
     @property
-    def by_cloudfront(self) -> bool:
-        return self.agent == CLOUDFRONT_AGENT
+    def by_function(self) -> bool:
+        """Sent by the edge function (botocore), not by CloudFront fetching from its origin."""
+        return "botocore" in self.agent.lower()
 
     @property
     def line(self) -> str:
