@@ -25,7 +25,7 @@ S3's 1,024 bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from core.formats import EXTENSION, animation_variant, named_format, output_format
 from core.transform import Transform
@@ -113,8 +113,7 @@ def request_key(
     return derivative_key(original_key, transform, named, prefix, extra=extra)
 
 
-@dataclass(frozen=True, slots=True)
-class Derivative:
+class Derivative(NamedTuple):
     """One derivative: the format it is written in and its S3 key."""
 
     format: OutputFormat

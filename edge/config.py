@@ -16,25 +16,34 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from core.types import Freshness
-
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from core.settings import Settings
+    from core.types import Freshness
 
 #: The resolved settings bundled into the Lambda package (absent in a source tree).
 RESOLVED = os.path.join(os.path.dirname(__file__), "settings.json")
 
 
-@dataclass(frozen=True, slots=True)
 class EdgeConfig:
     """The ``Settings`` fields read on every invocation (their meaning: docs/configuration.md).
 
     It also serves as the limits ``core.args.parse_query`` needs (``SizeLimits``).
+    A plain slotted class, not a dataclass: it is built on every cold start, and
+    ``dataclasses`` costs that start more than this class does.
     """
+
+    __slots__ = (
+        "auto_format",
+        "derivative_prefix",
+        "error_ttl",
+        "fallback_ttl",
+        "freshness",
+        "max_output_side",
+    )
 
     derivative_prefix: str
     auto_format: bool
@@ -43,18 +52,18 @@ class EdgeConfig:
     fallback_ttl: int
     max_output_side: int
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> EdgeConfig:
+    def __init__(self, values: Mapping[str, Any]) -> None:
         """From already validated values (``Settings.model_dump()`` or the resolved JSON)."""
-        return cls(**{field.name: values[field.name] for field in fields(cls)})
+        for name in self.__slots__:
+            setattr(self, name, values[name])
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EdgeConfig:
-        return cls.from_mapping(settings.model_dump())
+        return cls(settings.model_dump())
 
     def to_json(self) -> str:
         """What ``build-lambda`` bundles as ``edge/settings.json``."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        return json.dumps({name: getattr(self, name) for name in self.__slots__}, indent=2) + "\n"
 
 
 def load() -> EdgeConfig:
@@ -66,7 +75,7 @@ def load() -> EdgeConfig:
     if not any(name.upper().startswith("TACHYON_") for name in os.environ):
         try:
             with open(RESOLVED, encoding="utf-8") as file:
-                return EdgeConfig.from_mapping(json.load(file))
+                return EdgeConfig(json.load(file))
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no bundle (a source tree), or an unreadable one: Settings decides
     from core.settings import get_settings

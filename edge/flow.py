@@ -15,7 +15,6 @@ the flow.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +89,7 @@ class Edge:
             bucket = self.settings.bucket or events.bucket_of(ask.request)
             if not bucket:
                 raise Fallback("no bucket: set TACHYON_BUCKET or use an S3 origin")
-            ask = dataclasses.replace(ask, bucket=bucket)
+            ask.bucket = bucket
             if ask.passed == "failover":
                 result = await self._after_failover(ask)
             else:

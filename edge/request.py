@@ -21,7 +21,6 @@ no Pillow and no pydantic: they are all a primary pass loads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.args import parse_query
@@ -41,19 +40,36 @@ if TYPE_CHECKING:
 PASSES: dict[str, Pass] = {"primary": "primary", "failover": "failover"}
 
 
-@dataclass(frozen=True, slots=True)
 class Ask:
-    """One derivative request, once the URL has been read."""
+    """One derivative request, once the URL has been read.
 
-    request: Request
-    trace: Trace
-    key: str  # the original's S3 key
-    source: OutputFormat  # the format the original's extension names
-    transform: Transform
-    query: str
-    accept: str | None  # the Accept value, when auto-format is on
-    passed: Pass | None = None  # the origin of an origin group this request goes to
-    bucket: str = ""  # set by ``edge.flow`` (settings, else the S3 origin's domain)
+    A plain slotted class rather than a dataclass: the Lambda builds this module
+    on every cold start, and the dataclass machinery costs more than the class.
+    """
+
+    __slots__ = ("accept", "bucket", "key", "passed", "query", "request", "source", "trace", "transform")
+
+    def __init__(
+        self,
+        request: Request,
+        trace: Trace,
+        *,
+        key: str,
+        source: OutputFormat,
+        transform: Transform,
+        query: str,
+        accept: str | None,
+        passed: Pass | None = None,
+    ) -> None:
+        self.request = request
+        self.trace = trace
+        self.key = key  # the original's S3 key
+        self.source = source  # the format the original's extension names
+        self.transform = transform
+        self.query = query
+        self.accept = accept  # the Accept value, when auto-format is on
+        self.passed = passed  # the origin of an origin group this request goes to
+        self.bucket = ""  # set by ``edge.flow`` (settings, else the S3 origin's domain)
 
     def name(self, *, animated: bool, prefix: str) -> Derivative:
         """This request's derivative, once it is known whether the original is animated."""
@@ -136,7 +152,9 @@ def read(request: Request, trace: Trace, config: EdgeConfig, passed: Pass | None
     if transform is None:
         return passthrough(request, trace, "no transform argument")
     accept = events.header(request, "accept") if config.auto_format else None
-    return Ask(request, trace, key, source, transform, query, accept, passed)
+    return Ask(
+        request, trace, key=key, source=source, transform=transform, query=query, accept=accept, passed=passed
+    )
 
 
 def rewrite(ask: Ask, config: EdgeConfig) -> Request:

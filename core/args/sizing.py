@@ -8,8 +8,7 @@ and into the default quality by ``zoom_quality`` (docs/arguments.md).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from core.args.values import NUMBER, pair, whole
 from core.errors import InvalidArgument
@@ -28,8 +27,7 @@ class SizeLimits(Protocol):
     def max_output_side(self) -> int: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Sizing:
+class Sizing(NamedTuple):
     """The sizing rule in force, with zoom applied to its sizes."""
 
     mode: Mode | None
