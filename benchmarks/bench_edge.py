@@ -270,11 +270,14 @@ def cold_start(runs: int) -> dict[str, Any] | None:
             python, folder, f"import edge.handler as h; h.origin_request({event!r}); print(len(sys.modules))"
         )
         medians = {name: statistics.median(values) for name, values in samples.items()}
-    base = medians["import boto3; boto3.client('s3')"]
+        best = {name: min(values) for name, values in samples.items()}
+    base, primary = "import boto3; boto3.client('s3')", "primary pass: import edge.handler + first call"
     return {
         "python": subprocess.run([python, "-V"], capture_output=True, text=True, check=True).stdout.strip(),
         "cold_s": medians,
-        "primary_ratio_vs_boto3": medians["primary pass: import edge.handler + first call"] / base,
+        "cold_best_s": best,
+        "primary_ratio_vs_boto3": medians[primary] / medians[base],
+        "primary_ratio_vs_boto3_best": best[primary] / best[base],
         "modules_after_primary_pass": int(loaded),
         "zip_bytes": built.size,
         "runs": runs,
@@ -296,6 +299,43 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> None:
         )
 
 
+def report_s3(s3: dict[str, dict[str, Any]], latency: float, misses: int) -> None:
+    sides = list(s3)
+    rows = []
+    for name in SCENARIOS:
+        for side in sides:
+            m = s3[side][name]
+            rows.append([name if side == sides[0] else "", side, f"{m['function_requests']:.1f}",
+                         f"{m['cloudfront_requests']:.1f}", f"{m['round_trips']:.1f}",
+                         f"{m['viewer_ms_median']:.0f}", ",".join(m["outcomes"])])  # fmt: skip
+    table(
+        f"S3 per CloudFront miss, counted at the S3 server (answers delayed {latency * 1000:.0f} ms; "
+        f"{misses} misses each; means, viewer time median)",
+        ["miss on", "code", "function reqs", "CloudFront reqs", "round trips", "viewer ms", "x-tachyon"],
+        rows,
+    )
+    table(
+        "Handler CPU per miss on an existing derivative (Lambda entry point; process CPU, ms)",
+        ["code", "x-tachyon-outcome", "median", "p95", "wall median"],
+        [[side, s3[side]["handler"]["outcome"], f"{s3[side]['handler']['cpu_ms_median']:.3f}",
+          f"{s3[side]['handler']['cpu_ms_p95']:.3f}", f"{s3[side]['handler']['wall_ms_median']:.1f}"]
+         for side in sides],
+    )  # fmt: skip
+
+
+def report_cold(cold: dict[str, Any]) -> None:
+    base = "import boto3; boto3.client('s3')"
+    median, best = cold["cold_s"], cold["cold_best_s"]
+    table(
+        f"Cold start from the zip ({cold['python']}, byte-code; {cold['runs']} fresh processes each)",
+        ["", "median ms", "× boto3 + client", "best ms", "× (best)"],
+        [[name, f"{median[name] * 1000:.1f}", f"{median[name] / median[base]:.3f}",
+          f"{best[name] * 1000:.1f}", f"{best[name] / best[base]:.3f}"] for name in median],
+    )  # fmt: skip
+    print(f"modules loaded after a primary pass: {cold['modules_after_primary_pass']}; "
+          f"zip {cold['zip_bytes'] / 1e6:.1f} MB")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -307,6 +347,7 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="write under benchmarks/results/ (not committed)"
     )
+    parser.add_argument("--no-s3", action="store_true", help="skip the S3 part (cold start only)")
     args = parser.parse_args()
     os.environ.update(AWS_ENV)  # moto takes any credentials; botocore needs some to sign with
     import logging
@@ -315,7 +356,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
         before = unpack(args.before, Path(tmp)) if args.before else None
-        s3 = s3_per_miss(before, args.misses, args.latency)
+        s3 = {} if args.no_s3 else s3_per_miss(before, args.misses, args.latency)
     cold = cold_start(args.runs)
     results: dict[str, Any] = {
         "before": args.before,
@@ -325,36 +366,10 @@ def main() -> None:
         "cold_start": cold,
     }
 
-    sides = list(s3)
-    rows = []
-    for name in SCENARIOS:
-        for side in sides:
-            m = s3[side][name]
-            rows.append([name if side == sides[0] else "", side, f"{m['function_requests']:.1f}",
-                         f"{m['cloudfront_requests']:.1f}", f"{m['round_trips']:.1f}",
-                         f"{m['viewer_ms_median']:.0f}", ",".join(m["outcomes"])])  # fmt: skip
-    table(
-        f"S3 per CloudFront miss, counted at the S3 server (answers delayed {args.latency * 1000:.0f} ms; "
-        f"{args.misses} misses each; means, viewer time median)",
-        ["miss on", "code", "function reqs", "CloudFront reqs", "round trips", "viewer ms", "x-tachyon"],
-        rows,
-    )
-    table(
-        "Handler CPU per miss on an existing derivative (Lambda entry point; process CPU, ms)",
-        ["code", "x-tachyon-outcome", "median", "p95", "wall median"],
-        [[side, s3[side]["handler"]["outcome"], f"{s3[side]['handler']['cpu_ms_median']:.3f}",
-          f"{s3[side]['handler']['cpu_ms_p95']:.3f}", f"{s3[side]['handler']['wall_ms_median']:.1f}"]
-         for side in sides],
-    )  # fmt: skip
+    if s3:
+        report_s3(s3, args.latency, args.misses)
     if cold is not None:
-        base = cold["cold_s"]["import boto3; boto3.client('s3')"]
-        table(
-            f"Cold start from the zip ({cold['python']}, byte-code; medians of {cold['runs']} processes)",
-            ["", "ms", "× boto3 + client"],
-            [[name, f"{value * 1000:.1f}", f"{value / base:.3f}"] for name, value in cold["cold_s"].items()],
-        )
-        print(f"modules loaded after a primary pass: {cold['modules_after_primary_pass']}; "
-              f"zip {cold['zip_bytes'] / 1e6:.1f} MB")  # fmt: skip
+        report_cold(cold)
     from benchmarks import record
 
     record.write("edge", results, quick=args.quick)
