@@ -180,3 +180,14 @@ def test_the_queued_line_names_the_key_the_worker_writes(
     moving = name_derivative("anim.gif", transform, "gif", animated=True, accept=None, prefix="_derivatives/")
     body = s3_client.get_object(Bucket=bucket, Key=moving.key)["Body"].read()
     assert getattr(Image.open(io.BytesIO(body)), "n_frames", 1) > 1
+
+
+def test_dev_seeding_an_unreachable_s3(closed: str, tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    done = cli(
+        "dev", "--s3-endpoint", f"http://{closed}", "--bucket", "m", "--broker", f"redis://{closed}/0",
+        "--originals", str(tmp_path), "--port", "0",
+        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )  # fmt: skip
+    assert done.stdout.startswith("S3:"), done.stdout
+    one_line_failure(done, "S3", "unreachable", closed)
