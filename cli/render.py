@@ -4,7 +4,8 @@ The output format and key follow the same rules as the edge: the source format
 is the one the key's extension names (``--key``, default the file's name), the
 bytes are what decode, and ``--accept`` plays the viewer's Accept header. One
 JSON line describes the result, so scripts can use it. Bad arguments or a
-refused image exit with status 2 and a one-line reason, never a traceback.
+refused image exit with status 2 and a one-line reason, never a traceback; so
+do arguments with no transform in them, which the service passes through.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -20,7 +22,6 @@ from core.errors import TachyonError
 from core.formats import EXTENSION, format_of_path
 from core.keys import name_derivative
 from core.settings import get_settings
-from core.transform import Transform
 
 EXIT_REFUSED = 2
 
@@ -49,7 +50,12 @@ def render(src: Path, query: str, original_key: str | None, output: Path | None,
     except OSError as error:
         _fail(f"cannot read {src}: {error.strerror or error}")
     try:
-        transform = parse_query(query.lstrip("?"), limits) or Transform()
+        transform = parse_query(query.lstrip("?"), limits)
+        if transform is None:
+            _fail(
+                f"no transform argument in --args {query!r}: the service passes such a URL through and "
+                "serves the original unchanged, so there is nothing to render (e.g. --args 'w=300')"
+            )
         info = probe(source, limits)
         named = format_of_path(key) or info.format
         target = name_derivative(
@@ -74,6 +80,6 @@ def render(src: Path, query: str, original_key: str | None, output: Path | None,
     click.echo(json.dumps(line))
 
 
-def _fail(reason: str) -> None:
+def _fail(reason: str) -> NoReturn:
     click.echo(f"tachyon-edge render: {reason}", err=True)
     sys.exit(EXIT_REFUSED)

@@ -186,9 +186,10 @@ class Edge:
         with trace.step("probe"):
             info = await asyncio.to_thread(probe, data, self.limits)
         decision = by_image(info, ask.transform, self.settings, self.limits)
-        if decision.action != "render":
-            return decision
         target = ask.name(animated=info.animated, prefix=self.settings.derivative_prefix)
+        if decision.action != "render":
+            trace.set(key=target.key)  # the key the worker writes (an animated GIF's is a .gif)
+            return decision
         await self._render(ask, target, data, head.etag)
         trace.set(outcome="rendered", key=target.key, reason=decision.reason)
         return mark(events.rewrite_to_key(ask.request, target.key), "rendered")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+
 @dataclass(frozen=True, slots=True)
 class S3Request:
     """One request as the S3 server received and answered it."""

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import aiohttp
 from botocore.exceptions import NoCredentialsError
@@ -41,6 +42,7 @@ from edge.local.origins import (
     single_origin,
 )
 from edge.local.seed import s3_client
+from edge.local.uri import MAX_REQUEST_BYTES, invalid_uri_body, is_utf8_key, result_error, too_long
 
 log = logging.getLogger("edge.local")
 
@@ -227,12 +229,15 @@ class S3Origin:
             )
         except NoCredentialsError:
             base = self.endpoint or f"https://{origin_domain(self.bucket)}"
-            from urllib.parse import quote
-
             return f"{base.rstrip('/')}/{self.bucket}/{quote(key, safe='/~')}"
 
     async def fetch(self, method: str, key: str) -> Answer:
         """S3's answer to ``method`` on ``key``, body included for GET."""
+        if not is_utf8_key(key):  # S3 refuses the path before looking for a key (edge/local/uri.py)
+            uri = "/" + quote(key, safe="/", errors="surrogateescape")
+            body = invalid_uri_body(uri)
+            headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+            return Answer(400, [*headers, ("Server", "AmazonS3")], body, has_body=method == "GET")
         async with self.http.request(
             method,
             self.url(method, key),
@@ -320,7 +325,8 @@ class LocalCloudFront:
         """The aiohttp application serving every path (GET and HEAD) through the distribution."""
         from aiohttp import web
 
-        app = web.Application()
+        # aiohttp's own limit on the request line (8,190 bytes) would answer first; CloudFront's is larger.
+        app = web.Application(handler_args={"max_line_size": MAX_REQUEST_BYTES})
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         app.router.add_get(HEALTH_PATH, self._health)
@@ -360,6 +366,8 @@ class LocalCloudFront:
         failover = False
         if request.method not in ("GET", "HEAD"):
             answer, state = cloudfront_error(403, "This distribution only allows GET and HEAD.\n"), "Error"
+        elif too_long(request.raw_path):
+            answer, state = cloudfront_error(414, "Request-URI Too Large\n"), "Error"
         else:
             key = self.cache_key(request.raw_path, request.headers)
             cached = self.cache.get(key, need_body=request.method == "GET")
@@ -434,6 +442,7 @@ class LocalCloudFront:
 
     async def _origin_request(self, event: Event, request: aiohttp.web.Request) -> Event | Answer:
         """The origin-request function's result: the request to send on, or a response to give."""
+        received = event["Records"][0]["cf"]["request"]
         try:  # the function gets its own copy, as from Lambda: the event stays as CloudFront built it
             result = await self.triggers.origin_request(copy.deepcopy(event))
         except Exception:
@@ -444,6 +453,10 @@ class LocalCloudFront:
             return cloudfront_error(502, "The Lambda function (origin-request) returned an invalid result.\n")
         if "status" in result:
             return self._generated_answer(result)
+        invalid = result_error(received, result)
+        if invalid is not None:
+            log.error("origin-request function returned an invalid request: %s", invalid)
+            return cloudfront_error(502, "The Lambda function (origin-request) returned an invalid result.\n")
         return result
 
     async def _fetch(self, sent: Event, request: aiohttp.web.Request) -> Answer | None:
