@@ -1,6 +1,6 @@
 """Edge benchmark: what a CloudFront miss costs S3 and the function, before and after, in one run.
 
-Run: ``.venv/bin/python benchmarks/bench_edge.py --before REV [--misses 20] [--runs 9] [--latency 0.02]``
+Run: ``.venv/bin/python benchmarks/bench_edge.py --before REV [--misses 20] [--rounds 4] [--runs 9]``
 
 - **S3 per CloudFront miss**, counted at the S3 server: one moto S3 behind the
   request log of ``tests.s3log`` (each answer delayed ``--latency`` seconds, a
@@ -9,8 +9,9 @@ Run: ``.venv/bin/python benchmarks/bench_edge.py --before REV [--misses 20] [--r
   with that tree on ``PYTHONPATH``: ``--before REV`` unpacked by ``git archive``,
   and this tree) serves misses, its cache emptied before each: on an existing
   derivative, a new one rendered at the edge, a large original (queued), a
-  missing original. Per miss: S3 requests by the function (botocore) and by
-  CloudFront, sequential round trips, the viewer's time. This tree runs as
+  missing original, in interleaved rounds (``--rounds``). Per miss: S3
+  requests by the function (botocore) and by CloudFront, sequential round
+  trips, the viewer's time. This tree runs as
   docs/deploy.md sets it up (origin group, ``freshness = "purge"``) and with
   ``freshness = "verify"``. Target: 1 request (CloudFront's) per miss on an
   existing derivative; the other misses no slower than before.
@@ -90,23 +91,29 @@ def seed(s3: Any, bucket: str) -> None:
 
 
 def scenario(name: str, misses: int) -> tuple[list[str], list[str], list[str]]:
-    """(warm-up targets, measured targets, extra driver options) of one scenario."""
+    """(warm-up targets, measured targets, extra driver options) of one scenario.
+
+    Every scenario warms up once (clients made, modules loaded), as a Lambda
+    container that has served before.
+    """
     if name == "existing derivative":
         return ["/photo.jpg?w=300"], ["/photo.jpg?w=300"] * misses, []
     if name == "new derivative (rendered)":
-        return [], [f"/photo.jpg?w={200 + i}" for i in range(misses)], []
+        return ["/photo.jpg?w=199"], [f"/photo.jpg?w={200 + i}" for i in range(misses)], []
     if name == "large original (queued)":
-        return [], [f"/big.jpg?w={200 + i}" for i in range(misses)], ["--sync-max-bytes", "100000"]
-    return [], [f"/missing{i}.jpg?w=300" for i in range(misses)], []
+        targets = [f"/big.jpg?w={200 + i}" for i in range(misses)]
+        return ["/big.jpg?w=199"], targets, ["--sync-max-bytes", "100000"]
+    return ["/missing.jpg?w=300"], [f"/missing{i}.jpg?w=300" for i in range(misses)], []
 
 
-def per_miss(log: Any, bucket: str, misses: list[dict[str, Any]]) -> dict[str, Any]:
-    """The S3 requests inside each miss's time window, summarised."""
+def per_miss(log: Any, runs: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """The S3 requests inside each miss's time window (per bucket), summarised."""
     from tests.s3log import round_trips
 
-    requests = log.of(bucket)
     function, cloudfront, trips, wall = [], [], [], []
-    for miss in misses:
+    misses = [miss for _, of_run in runs for miss in of_run]
+    for bucket, miss in ((bucket, miss) for bucket, of_run in runs for miss in of_run):
+        requests = log.of(bucket)
         inside = [r for r in requests if miss["started"] <= r.started and r.ended <= miss["ended"]]
         function.append(sum(r.by_function for r in inside))
         cloudfront.append(sum(not r.by_function for r in inside))
@@ -123,32 +130,37 @@ def per_miss(log: Any, bucket: str, misses: list[dict[str, Any]]) -> dict[str, A
     }
 
 
-def s3_per_miss(before: Path | None, misses: int, latency: float) -> dict[str, dict[str, Any]]:
+def s3_per_miss(before: Path | None, misses: int, latency: float, rounds: int) -> dict[str, dict[str, Any]]:
+    """Every side's misses, in ``rounds`` interleaved rounds so that load changes touch every side alike."""
     import boto3
 
     from tests.s3log import S3Log
 
     log = S3Log(latency=latency)
     s3 = boto3.client("s3", endpoint_url=log.endpoint, region_name="us-east-1")
-    out: dict[str, dict[str, Any]] = {}
+    sides = [(side, before if tree == "before" else ROOT, tree, opts) for side, tree, opts in SIDES]
+    sides = [entry for entry in sides if entry[1] is not None]
+    found: dict[tuple[str, str], list[tuple[str, list[dict[str, Any]]]]] = {}
+    out: dict[str, dict[str, Any]] = {side: {} for side, *_ in sides}
     try:
-        for side, tree_name, options in SIDES:
-            tree = before if tree_name == "before" else ROOT
-            if tree is None:
-                continue
-            out[side] = {}
+        for round_ in range(rounds):
             for number, name in enumerate(SCENARIOS):
-                bucket = f"bench-{len(out)}-{number}"
-                seed(s3, bucket)
-                warm, targets, extra = scenario(name, misses)
-                args = ["cloudfront", "--endpoint", log.endpoint, "--bucket", bucket, *options, *extra]
-                args += ["--targets", *targets] + (["--warm", *warm] if warm else [])
-                found = drive(tree, *args)
-                out[side][name] = per_miss(log, bucket, found["misses"])
-            bucket = f"bench-{len(out)}-cpu"
+                for index, (side, tree, _, options) in enumerate(sides):
+                    bucket = f"bench-{round_}-{index}-{number}"
+                    seed(s3, bucket)
+                    warm, targets, extra = scenario(name, max(1, misses // rounds))
+                    args = ["cloudfront", "--endpoint", log.endpoint, "--bucket", bucket, *options, *extra]
+                    args += ["--targets", *targets] + (["--warm", *warm] if warm else [])
+                    assert tree is not None
+                    found.setdefault((side, name), []).append((bucket, drive(tree, *args)["misses"]))
+        for (side, name), runs in found.items():
+            out[side][name] = per_miss(log, runs)
+        for index, (side, tree, tree_name, options) in enumerate(sides):
+            bucket = f"bench-cpu-{index}"
             seed(s3, bucket)
             origins = [] if tree_name == "before" else ["--origins", "primary"]
             args = ["cpu", "--endpoint", log.endpoint, "--bucket", bucket, "--targets", "/photo.jpg?w=300"]
+            assert tree is not None
             cpu = drive(tree, *args, *origins, *options)
             out[side]["handler"] = {
                 "outcome": cpu["outcome"],
@@ -342,6 +354,7 @@ def main() -> None:
         "--before", metavar="REV", help="the reference commit (e.g. the one the branch started from)"
     )
     parser.add_argument("--misses", type=int, default=20, help="CloudFront misses per scenario")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds the misses are split into")
     parser.add_argument("--runs", type=int, default=9, help="fresh processes per cold-start measurement")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds S3 waits before each answer")
     parser.add_argument(
@@ -356,12 +369,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
         before = unpack(args.before, Path(tmp)) if args.before else None
-        s3 = {} if args.no_s3 else s3_per_miss(before, args.misses, args.latency)
+        s3 = {} if args.no_s3 else s3_per_miss(before, args.misses, args.latency, args.rounds)
     cold = cold_start(args.runs)
     results: dict[str, Any] = {
         "before": args.before,
         "latency_s": args.latency,
         "misses_per_scenario": args.misses,
+        "rounds": args.rounds,
         "s3_per_miss": s3,
         "cold_start": cold,
     }
