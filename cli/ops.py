@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +20,9 @@ from core.args import parse_query
 from core.errors import InvalidArgument
 from core.jobs import BATCH_QUEUE, PURGE_TASK, QUEUES, REPROCESS_TASK, PurgeJob, ReprocessJob
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.progress import ProgressStore
 
 #: kombu's Redis transport keeps messages with a priority in lists named queue + sep + priority.
 _PRIORITY_SEP = "\x06\x16"
@@ -86,16 +89,18 @@ def reprocess(prefix: str, queries: tuple[str, ...], wait: bool, timeout: float 
             raise click.BadParameter("no transform argument in it", param_hint=f"--args '{query}'")
 
     from worker.app import configure
-    from worker.batch import start_run
-    from worker.s3 import lock_client
+    from worker.progress import progress_store
 
     celery = configure(settings)
-    redis = lock_client(settings)
-    if wait and redis is None:
-        raise click.UsageError("--wait reads progress from Redis: set TACHYON_LOCK_URL (or a Redis broker)")
+    progress = progress_store(settings)
+    if wait and progress is None:
+        raise click.UsageError(
+            "--wait reads progress from Redis or the DynamoDB job table: "
+            "set TACHYON_LOCK_URL (or a Redis broker) or TACHYON_JOB_TABLE"
+        )
     run = uuid.uuid4().hex[:12]
-    if redis is not None:
-        start_run(redis, run, bucket=settings.bucket, prefix=prefix, queries=normalised)
+    if progress is not None:
+        progress.start(run, bucket=settings.bucket, prefix=prefix, queries=normalised)
     celery.send_task(
         REPROCESS_TASK,
         kwargs=ReprocessJob(settings.bucket, prefix, normalised, run).to_kwargs(),
@@ -106,15 +111,14 @@ def reprocess(prefix: str, queries: tuple[str, ...], wait: bool, timeout: float 
         f"'{BATCH_QUEUE}'"
     )
     if wait:
-        sys.exit(_follow(redis, run, timeout))
+        assert progress is not None
+        sys.exit(_follow(progress, run, timeout))
 
 
-def _follow(redis: Any, run: str, timeout: float | None) -> int:
+def _follow(progress: ProgressStore, run: str, timeout: float | None) -> int:
     """Show the run's progress until it is finished; print the summary; return the exit status."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from worker.batch import read_progress
 
     deadline = None if timeout is None else time.monotonic() + timeout
     columns = (
@@ -123,13 +127,12 @@ def _follow(redis: Any, run: str, timeout: float | None) -> int:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    state = read_progress(redis, run)
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task("listing", total=None)
         while True:
-            state = read_progress(redis, run)
+            state = progress.read(run)
             if state is None:
-                raise click.ClickException(f"batch run {run} is not in Redis (expired?)")
+                raise click.ClickException(f"batch run {run} is not in the progress store (expired?)")
             bar.update(
                 task,
                 description="rendering" if state.listed else f"listing ({state.originals} originals)",
@@ -142,7 +145,7 @@ def _follow(redis: Any, run: str, timeout: float | None) -> int:
                 click.echo(f"gave up waiting after {timeout:g} s; the run goes on", err=True)
                 break
             time.sleep(0.5)
-    state = read_progress(redis, run, with_failures=True)
+    state = progress.read(run, with_failures=True)
     assert state is not None
     click.echo(f"originals:     {state.originals}")
     click.echo(f"rendered:      {state.rendered}")
@@ -185,7 +188,9 @@ def queue_depth(as_json: bool, **flags: Any) -> None:
     """Print the number of waiting messages of each queue (what an autoscaler reads).
 
     Redis: the length of the list named after the queue (KEDA's redis scaler,
-    listName=derivatives). SQS: ApproximateNumberOfMessages of the queue.
+    listName=derivatives); unacked: delivered, not yet acknowledged. SQS: each
+    queue's ApproximateNumberOfMessages (visible), its messages in flight
+    (received, not yet deleted; unacked is their sum) and its dead-letter queue's depth.
     """
     settings = _settings(flags)
     depths = _depths(settings)
@@ -212,26 +217,41 @@ def _depths(settings: Settings) -> dict[str, int]:
         depths = {name: sum(counts[i * per : (i + 1) * per]) for i, name in enumerate(QUEUES)}
         depths["unacked"] = int(client.hlen("unacked"))  # delivered, not yet acknowledged (running)
         return depths
-    if url.startswith("sqs://"):
-        import boto3
-
-        from worker.app import configure
-
-        options = configure(settings).conf.broker_transport_options or {}
-        sqs = boto3.client("sqs", region_name=options.get("region", settings.region))
-        depths = {}
-        for name in QUEUES:
-            queue_url = sqs.get_queue_url(QueueName=f"{options.get('queue_name_prefix', '')}{name}")[
-                "QueueUrl"
-            ]
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]
-            depths[name] = int(attributes["ApproximateNumberOfMessages"])
-        return depths
+    if settings.sqs:
+        return _sqs_depths(settings)
     if url.startswith("memory://"):
         raise click.ClickException("the memory:// broker lives inside one process; no depth to read")
     raise click.ClickException(f"queue depth is not supported for broker {url.split(':', 1)[0]}://")
+
+
+def _sqs_depths(settings: Settings) -> dict[str, int]:
+    """Visible messages per queue, in flight (received, not yet deleted), and in each dead-letter queue."""
+    from worker.app import sqs_queue_urls
+    from worker.s3 import aws_client
+
+    sqs = aws_client(settings, "sqs")
+    visible: dict[str, int] = {}
+    extra: dict[str, int] = {}
+    for name, url in sqs_queue_urls(settings).items():
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "RedrivePolicy",
+            ],
+        )["Attributes"]
+        visible[name] = int(attributes["ApproximateNumberOfMessages"])
+        extra[f"{name}_in_flight"] = int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        if "RedrivePolicy" in attributes:  # a dead-letter queue is in the same account and region
+            dead = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].rsplit(":", 1)[1]
+            dead_url = f"{url.rsplit('/', 1)[0]}/{dead}"
+            counts = sqs.get_queue_attributes(
+                QueueUrl=dead_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+            extra[f"{name}_dead"] = int(counts["Attributes"]["ApproximateNumberOfMessages"])
+    unacked = sum(count for key, count in extra.items() if key.endswith("_in_flight"))
+    return visible | {"unacked": unacked} | extra
 
 
 @click.command("worker-health")

@@ -16,13 +16,15 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
-from core.jobs import BATCH_QUEUE, LIVE_QUEUE, RENDER_TASK
+from core.jobs import BATCH_QUEUE, LIVE_QUEUE, QUEUES, RENDER_TASK, sqs_queue_name
 from core.settings import Settings, get_settings
 
 log = logging.getLogger("tachyon.worker")
 
 #: Seconds the visibility timeout exceeds the hard time limit by default.
 VISIBILITY_MARGIN = 60
+#: Seconds between a busy SQS consumer's checks for room to take the next message.
+SQS_POLLING_INTERVAL = 0.01
 
 app = Celery("tachyon", include=["worker.tasks", "worker.batch", "worker.purge", "worker.metrics"])
 #: The settings the tasks run with (one slot, replaced by ``configure``).
@@ -47,9 +49,36 @@ def transport_options(settings: Settings) -> dict[str, Any]:
             unacked_restore_interval=interval,
             unacked_restore_throttle=max(1, timeout // (2 * interval)),
         )
-    elif settings.broker_url.startswith("sqs://"):
-        options.update(region=settings.region)
+    elif settings.sqs:
+        options.update(
+            region=settings.effective_queue_region,
+            # Only these queues, by URL: kombu then never lists or creates a queue.
+            predefined_queues={name: {"url": url} for name, url in sqs_queue_urls(settings).items()},
+            # Seconds before a busy consumer looks again for room to take a message
+            # (kombu's default, 1 s, costs prefetch-1 workers a second per task).
+            polling_interval=SQS_POLLING_INTERVAL,
+        )
     return options
+
+
+def sqs_queue_urls(settings: Settings) -> dict[str, str]:
+    """The URL of each Celery queue on SQS: configured, else ``GetQueueUrl`` (never created)."""
+    urls = {name: settings.queue_urls[name] for name in QUEUES if name in settings.queue_urls}
+    missing = [name for name in QUEUES if name not in urls]
+    if missing:
+        from worker.s3 import aws_client
+
+        sqs = aws_client(settings, "sqs")
+        for name in missing:
+            queue = sqs_queue_name(name, settings.queue_prefix)
+            try:
+                urls[name] = str(sqs.get_queue_url(QueueName=queue)["QueueUrl"])
+            except Exception as error:
+                raise RuntimeError(
+                    f"SQS queue {queue} not found in {settings.effective_queue_region} ({error}); "
+                    "create it (docs/deploy.md) or set queue_urls"
+                ) from error
+    return urls
 
 
 def _queue(name: str) -> Queue:
@@ -81,6 +110,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": BATCH_QUEUE,
         "task_routes": {RENDER_TASK: {"queue": LIVE_QUEUE}, "tachyon.*": {"queue": BATCH_QUEUE}},
         "worker_hijack_root_logger": False,
+        # Remote control needs a broadcast queue per worker, which SQS would have to create.
+        "worker_enable_remote_control": not settings.sqs,
     }
 
 
