@@ -1,4 +1,4 @@
-"""Worker-side commands of ``tachyon-edge``: reprocess, purge, queue-depth, worker-health.
+"""Worker-side commands of ``tachyon-edge``: reprocess, purge, purge-events, queue-depth, worker-health.
 
 Each reads the same ``Settings`` as the worker (``TACHYON_*`` environment,
 config file); the flags override single fields for one call.
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from core.args import parse_query
+from core.changes import cdn_path
 from core.errors import InvalidArgument
 from core.jobs import BATCH_QUEUE, PURGE_TASK, QUEUES, REPROCESS_TASK, PurgeJob, ReprocessJob
 from core.settings import Settings
@@ -179,6 +180,45 @@ def purge(original_key: str, enqueue: bool, **flags: Any) -> None:
 
     count = purge_original(settings, settings.bucket, key)
     click.echo(f"deleted {count} derivative(s) of s3://{settings.bucket}/{key}")
+    path = cdn_path(key, settings.cloudfront_origin_path)
+    if settings.cloudfront_distribution_id and path is not None:
+        from purger.cdn import invalidate
+        from purger.handler import client
+
+        sent = invalidate(client(settings, "cloudfront"), settings, [path], uuid.uuid4().hex)
+        if sent is not None:
+            click.echo(
+                f"invalidation {sent.id} on {settings.cloudfront_distribution_id}: {' '.join(sent.paths)}"
+            )
+
+
+@click.command("purge-events")
+@click.option("--queue-url", help="the S3 events queue [default: queue_prefix + 'events', by GetQueueUrl]")
+@click.option(
+    "--window", type=float, default=30.0, show_default=True, help="seconds to gather events per batch"
+)
+@click.option("--once", is_flag=True, help="purge one window's events, then exit")
+@_connection_options("bucket", "s3_endpoint")
+def purge_events(queue_url: str | None, window: float, once: bool, **flags: Any) -> None:
+    """Purge originals changed in S3, from the bucket's event queue (the purge Lambda, as a process).
+
+    Deletes each changed original's derivatives and, with
+    TACHYON_CLOUDFRONT_DISTRIBUTION_ID, invalidates their CDN paths in one
+    coalesced invalidation per window. Run one per distribution.
+    """
+    settings = _settings(flags)
+    from purger.consumer import events_queue_url, run_once
+
+    url = events_queue_url(settings, queue_url)
+    while True:
+        outcome = run_once(settings, url, window=window)
+        if outcome.originals or outcome.failed:
+            click.echo(
+                f"purged {outcome.originals} original(s), {outcome.deleted} derivative(s); "
+                f"invalidation {outcome.invalidation or '-'}; {len(outcome.failed)} message(s) to retry"
+            )
+        if once:
+            return
 
 
 @click.command("queue-depth")
@@ -263,12 +303,26 @@ def _sqs_depths(settings: Settings) -> dict[str, int]:
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="seconds to wait for the reply")
 @_connection_options("broker_url")
 def worker_health(node: str | None, timeout: float, **flags: Any) -> None:
-    """Exit 0 when this host's worker answers a Celery ping, 1 otherwise (a container healthcheck)."""
+    """Exit 0 when this host's worker answers a Celery ping, 1 otherwise (a container healthcheck).
+
+    On SQS, where workers run without remote control, the worker's heartbeat
+    file (touched every 10 s by its event loop) must be under a minute old.
+    """
     settings = _settings(flags)
+    name = node or f"celery@{socket.gethostname()}"
+    if settings.sqs:  # no remote control on SQS: read the worker's heartbeat file instead
+        from worker.health import STALE, age
+
+        seconds = age(name)
+        if seconds is not None and seconds < STALE:
+            click.echo(f"{name}: ok (heartbeat {seconds:.0f} s ago)")
+            return
+        state = "no heartbeat file" if seconds is None else f"last heartbeat {seconds:.0f} s ago"
+        click.echo(f"unhealthy: {name}: {state}", err=True)
+        sys.exit(1)
     from worker.app import configure
 
     celery = configure(settings)
-    name = node or f"celery@{socket.gethostname()}"
     try:
         replies = celery.control.ping(destination=[name], timeout=timeout)
     except Exception as error:
@@ -281,4 +335,4 @@ def worker_health(node: str | None, timeout: float, **flags: Any) -> None:
     sys.exit(1)
 
 
-__all__ = ["purge", "queue_depth", "reprocess", "worker_health"]
+__all__ = ["purge", "purge_events", "queue_depth", "reprocess", "worker_health"]

@@ -11,7 +11,10 @@ S3 reports a write or a delete in one of three shapes, whatever carries it
 
 S3's ``s3:TestEvent``, other event types, non-image keys and every key under
 the derivative prefix (the worker's and the edge's own writes) are left out,
-so a derivative written never purges anything.
+so a derivative written never purges anything. A write outdates the
+derivatives made before it or from other bytes (``Change.predates``,
+``Change.wrote``), not those rendered from the new bytes while the event was
+on its way.
 
 CloudFront's cache holds one copy per viewer URL, query string included, and
 the URLs are not known here (``?resize=150,150`` and ``?resize=150%2C150`` are
@@ -28,10 +31,12 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
 from core.formats import format_of_path
+from core.objects import normalise_etag
 
 #: CloudFront's limit of wildcard invalidation paths in progress at once, per distribution.
 MAX_WILDCARDS_IN_PROGRESS = 15
@@ -41,42 +46,85 @@ _PATH_SAFE = "/!$&'()+,;=:@"
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One original written (created or overwritten) or removed."""
+    """One original written (created or overwritten) or removed, as one event tells it."""
 
     bucket: str
     key: str
     removed: bool
+    etag: str | None = None  # the written object's ETag
+    at: float | None = None  # when, in seconds since the epoch
+    sequencer: str = ""  # S3's order of events for one key (hex; longer or greater is later)
+
+    def order(self) -> tuple[str, float]:
+        """Sort key: later events of one key sort last."""
+        return self.sequencer.rjust(32, "0"), self.at or 0.0
+
+    def predates(self, modified: float) -> bool:
+        """Whether a derivative written at ``modified`` (epoch seconds) surely predates this change.
+
+        After a removal, every derivative does. After a write, those written in
+        an earlier second (S3 times have whole seconds); for the others, the
+        original's ETag they record decides (``wrote``).
+        """
+        return self.removed or self.at is None or not self.etag or modified < int(self.at)
+
+    def wrote(self, original_etag: str | None) -> bool:
+        """Whether a derivative recording ``original_etag`` was made from the bytes this change wrote."""
+        return bool(self.etag) and normalise_etag(original_etag) == normalise_etag(self.etag)
 
 
-def _records(message: Mapping[str, Any]) -> Iterable[tuple[str, str, str, bool]]:
-    """(event name, bucket, key, removed) of every S3 record in one message, in any of the shapes."""
+def _time(value: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _records(message: Mapping[str, Any]) -> Iterable[Change]:
+    """Every S3 object change in one message, in any of the shapes (derivatives included)."""
     if message.get("Type") == "Notification" and isinstance(message.get("Message"), str):
         message = json.loads(message["Message"])  # S3 → SNS → here
     if message.get("source") == "aws.s3" and "detail-type" in message:  # EventBridge
         kind, detail = str(message["detail-type"]), message.get("detail") or {}
         if kind in ("Object Created", "Object Deleted"):
-            bucket = (detail.get("bucket") or {}).get("name")
-            key = (detail.get("object") or {}).get("key")
-            yield kind, str(bucket or ""), str(key or ""), kind == "Object Deleted"
+            found = detail.get("object") or {}
+            yield Change(
+                str((detail.get("bucket") or {}).get("name") or ""), str(found.get("key") or ""),
+                kind == "Object Deleted", found.get("etag") or found.get("eTag"), _time(message.get("time")),
+                str(found.get("sequencer") or ""),
+            )  # fmt: skip
         return
     for record in message.get("Records") or ():
         name = str(record.get("eventName", ""))
         if record.get("eventSource") != "aws:s3" or not name.startswith(("ObjectCreated:", "ObjectRemoved:")):
             continue
         s3 = record.get("s3") or {}
-        bucket = (s3.get("bucket") or {}).get("name")
-        key = (s3.get("object") or {}).get("key")
-        yield name, str(bucket or ""), unquote_plus(str(key or "")), name.startswith("ObjectRemoved:")
+        found = s3.get("object") or {}
+        yield Change(
+            str((s3.get("bucket") or {}).get("name") or ""), unquote_plus(str(found.get("key") or "")),
+            name.startswith("ObjectRemoved:"), found.get("eTag"), _time(record.get("eventTime")),
+            str(found.get("sequencer") or ""),
+        )  # fmt: skip
 
 
 def originals_changed(message: Mapping[str, Any], derivative_prefix: str) -> list[Change]:
     """The originals an event message says were written or removed (derivatives and others left out)."""
-    found: list[Change] = []
-    for _name, bucket, key, removed in _records(message):
-        if not bucket or not key or key.startswith(derivative_prefix) or format_of_path(key) is None:
-            continue
-        found.append(Change(bucket, key, removed))
-    return found
+    return [
+        change
+        for change in _records(message)
+        if change.bucket
+        and change.key
+        and not change.key.startswith(derivative_prefix)
+        and format_of_path(change.key) is not None
+    ]
+
+
+def latest(changes: Iterable[Change]) -> dict[tuple[str, str], Change]:
+    """The last change of each original ((bucket, key) → change): events come late and out of order."""
+    out: dict[tuple[str, str], Change] = {}
+    for change in sorted(changes, key=Change.order):
+        out[(change.bucket, change.key)] = change
+    return out
 
 
 def cdn_path(key: str, origin_path: str = "") -> str | None:

@@ -8,10 +8,14 @@ one invalidation at a time is in flight from it. Per call:
 
 1. read every message (S3, SNS-wrapped or EventBridge shapes, ``core.changes``),
    keeping originals only — a derivative written never purges anything;
-2. delete each changed original's derivatives (one listing of its prefix,
-   one ``DeleteObjects`` per 1,000 keys);
-3. with ``cloudfront_distribution_id`` set, one invalidation for them all,
-   coalesced into the wildcard budget (``purger.cdn``).
+2. delete each changed original's derivatives that its last change outdates
+   (one listing of its prefix, one ``DeleteObjects`` per 1,000 keys; a HEAD
+   only for a derivative written since the change, which is kept when it was
+   made from the new bytes: a render that raced the event);
+3. with ``cloudfront_distribution_id`` set, one invalidation for the
+   originals that had derivatives, coalesced into the wildcard budget
+   (``purger.cdn``). An original without derivatives (a new upload) has no
+   derivative URL in any cache, and costs no invalidation path.
 
 A message whose purge failed is reported back (``batchItemFailures``) and
 comes again after the queue's visibility timeout; one that cannot be read is
@@ -34,10 +38,11 @@ from typing import Any
 from botocore.config import Config
 from botocore.session import get_session
 
-from core.changes import Change, cdn_path, originals_changed
+from core.changes import Change, cdn_path, latest, originals_changed
 from core.clients import aws_options, s3_options
 from core.keys import original_prefix
-from core.s3errors import describe
+from core.objects import ORIGINAL_ETAG
+from core.s3errors import describe, meaning
 from core.settings import Settings, get_settings
 from purger.cdn import invalidate
 
@@ -46,6 +51,18 @@ if log.level == logging.NOTSET:
     log.setLevel(logging.INFO)
 
 _clients: dict[str, Any] = {}
+_configured: dict[str, Settings] = {}
+
+
+def configure(settings: Settings) -> None:
+    """Use ``settings`` instead of the environment's (tests, the ``purge-events`` consumer)."""
+    _configured["settings"] = settings
+    _clients.clear()
+
+
+def current_settings() -> Settings:
+    """The settings in force: configured, else ``TACHYON_*`` from the environment."""
+    return _configured.get("settings") or get_settings()
 
 
 def client(settings: Settings, service: str) -> Any:
@@ -87,31 +104,47 @@ def messages(event: Any) -> list[tuple[str | None, Any]]:
     return out
 
 
-def _derivatives(s3: Any, bucket: str, prefix: str) -> Iterator[list[str]]:
+def _pages(s3: Any, bucket: str, prefix: str) -> Iterator[list[dict[str, Any]]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys = [item["Key"] for item in page.get("Contents") or ()]
-        for start in range(0, len(keys), 1000):
-            yield keys[start : start + 1000]
+        yield list(page.get("Contents") or ())
+
+
+def outdated(s3: Any, change: Change, item: dict[str, Any]) -> bool:
+    """Whether one listed derivative predates the change (a HEAD only for those written since)."""
+    if change.predates(item["LastModified"].timestamp()):
+        return True
+    try:
+        head = s3.head_object(Bucket=change.bucket, Key=item["Key"])
+    except Exception as error:
+        if meaning(error) == "missing":
+            return False
+        raise
+    return not change.wrote((head.get("Metadata") or {}).get(ORIGINAL_ETAG))
 
 
 def delete_derivatives(settings: Settings, change: Change) -> int:
-    """Delete every derivative of one original; returns how many."""
+    """Delete the derivatives of one original that its change outdates; returns how many."""
     s3, count = client(settings, "s3"), 0
-    for batch in _derivatives(s3, change.bucket, original_prefix(change.key, settings.derivative_prefix)):
-        answer = s3.delete_objects(
-            Bucket=change.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
-        )
-        if answer.get("Errors"):
-            first = answer["Errors"][0]
-            raise RuntimeError(f"{len(answer['Errors'])} deletes failed, e.g. {first.get('Key')}: {first}")
-        count += len(batch)
+    for page in _pages(s3, change.bucket, original_prefix(change.key, settings.derivative_prefix)):
+        keys = [item["Key"] for item in page if outdated(s3, change, item)]
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            answer = s3.delete_objects(
+                Bucket=change.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+            )
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise RuntimeError(
+                    f"{len(answer['Errors'])} deletes failed, e.g. {first.get('Key')}: {first}"
+                )
+            count += len(batch)
     return count
 
 
 def purge(settings: Settings, batch: list[tuple[str | None, Any]]) -> Outcome:
     """Purge the originals a batch of messages names; ``failed`` lists the messages to retry."""
     outcome = Outcome()
-    named: dict[tuple[str, str], Change] = {}
+    changes: list[Change] = []
     carriers: dict[tuple[str, str], list[str]] = {}
     for message_id, body in batch:
         if not isinstance(body, dict):
@@ -120,18 +153,24 @@ def purge(settings: Settings, batch: list[tuple[str | None, Any]]) -> Outcome:
         for change in originals_changed(body, settings.derivative_prefix):
             if settings.bucket and change.bucket != settings.bucket:
                 continue
-            named.setdefault((change.bucket, change.key), change)
+            changes.append(change)
             carriers.setdefault((change.bucket, change.key), []).extend([message_id] if message_id else [])
+    named = latest(changes)
     failed: set[str] = set()
-    purged: list[Change] = []
+    purged: list[Change] = []  # originals whose derivatives were deleted (their URLs may be cached)
+    done = 0
     for where, change in sorted(named.items()):
         try:
-            outcome.deleted += delete_derivatives(settings, change)
-            purged.append(change)
+            deleted = delete_derivatives(settings, change)
         except Exception as error:
             log.warning("purge of s3://%s/%s failed: %s", change.bucket, change.key, describe(error))
             failed.update(carriers[where])
-    outcome.originals = len(purged)
+            continue
+        done += 1
+        outcome.deleted += deleted
+        if deleted:
+            purged.append(change)
+    outcome.originals = done
     paths = {p for c in purged if (p := cdn_path(c.key, settings.cloudfront_origin_path)) is not None}
     reference = hashlib.sha1(
         repr(sorted(str(i) for i, _ in batch)).encode(), usedforsecurity=False
@@ -148,7 +187,7 @@ def purge(settings: Settings, batch: list[tuple[str | None, Any]]) -> Outcome:
     outcome.failed = sorted(failed)
     outcome.incomplete = (
         bool(failed)
-        or len(purged) < len(named)
+        or done < len(named)
         or (bool(paths) and not outcome.invalidation and bool(settings.cloudfront_distribution_id))
     )
     return outcome
@@ -158,7 +197,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     """The Lambda entry point: purge, log one JSON line, report the messages to retry."""
     started = time.perf_counter()
     batch = messages(event)
-    outcome = purge(get_settings(), batch)
+    outcome = purge(current_settings(), batch)
     elapsed = round((time.perf_counter() - started) * 1000, 1)
     line = {"trigger": "purge", "messages": len(batch), "originals": outcome.originals,
             "deleted": outcome.deleted, "invalidation": outcome.invalidation, "paths": outcome.paths[:20],

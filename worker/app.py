@@ -18,6 +18,7 @@ from kombu.entity import Exchange, Queue
 
 from core.jobs import BATCH_QUEUE, LIVE_QUEUE, QUEUES, RENDER_TASK, sqs_queue_name
 from core.settings import Settings, get_settings
+from worker.health import Heartbeat
 
 log = logging.getLogger("tachyon.worker")
 
@@ -27,6 +28,7 @@ VISIBILITY_MARGIN = 60
 SQS_POLLING_INTERVAL = 0.01
 
 app = Celery("tachyon", include=["worker.tasks", "worker.batch", "worker.purge", "worker.metrics"])
+app.steps["consumer"].add(Heartbeat)
 #: The settings the tasks run with (one slot, replaced by ``configure``).
 _current: dict[str, Settings] = {}
 
