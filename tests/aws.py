@@ -21,12 +21,22 @@ from core.jobs import DEAD_LETTER_SUFFIX, EVENTS_QUEUE, QUEUES, sqs_queue_name
 from core.jobtable import KEY, TTL_ATTRIBUTE
 
 REGION = "us-east-1"
-SERVICES = ("SQS", "DYNAMODB", "CLOUDFRONT")
 
 
-def endpoint_env(endpoint: str) -> dict[str, str]:
-    """botocore's per-service endpoint variables pointing SQS, DynamoDB and CloudFront at moto."""
-    return {f"AWS_ENDPOINT_URL_{service}": endpoint for service in SERVICES}
+@dataclass(frozen=True)
+class Endpoints:
+    """moto's servers: one for S3, SQS, CloudFront, EventBridge; one serving DynamoDB a request at a time."""
+
+    main: str
+    dynamodb: str
+
+    def env(self) -> dict[str, str]:
+        """botocore's per-service endpoint variables pointing SQS, DynamoDB and CloudFront at moto."""
+        return {
+            "AWS_ENDPOINT_URL_SQS": self.main,
+            "AWS_ENDPOINT_URL_CLOUDFRONT": self.main,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb,
+        }
 
 
 def client(endpoint: str, service: str, region: str = REGION) -> Any:
@@ -37,15 +47,16 @@ def client(endpoint: str, service: str, region: str = REGION) -> Any:
 class Stack:
     """Queues, dead-letter queues and the job table of one test, in ``REGION``."""
 
-    endpoint: str
+    endpoints: Endpoints
     visibility_timeout: int = 30
     max_receives: int = 5
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}-")
     urls: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.endpoint = self.endpoints.main
         self.sqs = client(self.endpoint, "sqs")
-        self.ddb = client(self.endpoint, "dynamodb")
+        self.ddb = client(self.endpoints.dynamodb, "dynamodb")
         self.table = f"{self.prefix}jobs"
         for name in (*QUEUES, EVENTS_QUEUE):
             queue = sqs_queue_name(name, self.prefix)
@@ -90,7 +101,7 @@ class Stack:
             "TACHYON_JOB_TABLE": self.table,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            **endpoint_env(self.endpoint),
+            **self.endpoints.env(),
         }
 
     def depth(self, name: str) -> tuple[int, int]:

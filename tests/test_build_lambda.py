@@ -173,11 +173,11 @@ def test_the_purge_function_holds_its_handler_and_core_only() -> None:
 
 
 @pytest.fixture(scope="module")
-def sqs_package(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> dict[str, Any]:
+def sqs_package(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, endpoints: Any) -> dict[str, Any]:
     """The edge zip for an SQS deployment: queue URLs and the job table bundled, no Redis anywhere."""
     from tests.aws import Stack
 
-    stack = Stack(s3_endpoint)
+    stack = Stack(endpoints)
     work = tmp_path_factory.mktemp("lambda-sqs")
     config = work / "tachyon.toml"
     config.write_text(
@@ -204,10 +204,8 @@ def sqs_package(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> d
 
 
 def test_an_sqs_edge_zip_has_no_celery_redis_or_secret_and_enqueues_from_a_far_region(
-    sqs_package: dict[str, Any], s3_client: Any, bucket: str, fixtures: Path, s3_endpoint: str
+    sqs_package: dict[str, Any], s3_client: Any, bucket: str, fixtures: Path, endpoints: Any
 ) -> None:
-    from tests.aws import endpoint_env
-
     folder: Path = sqs_package["folder"]
     stack = sqs_package["stack"]
     for absent in ("celery", "kombu", "redis", "billiard"):
@@ -228,7 +226,7 @@ queued = handler.origin_request(event, None)
 loaded = sorted(m for m in ("celery", "kombu", "redis") if m in sys.modules)
 print(json.dumps(dict(queued=queued, loaded=loaded)))
 """
-    env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")} | endpoint_env(s3_endpoint)
+    env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")} | endpoints.env()
     env |= {
         "PATH": os.environ.get("PATH", ""),
         "AWS_REGION": "ap-southeast-2",

@@ -22,13 +22,13 @@ from core.changes import MAX_WILDCARDS_IN_PROGRESS, cdn_path, coalesce, latest, 
 from core.jobs import EVENTS_QUEUE
 from core.settings import Settings
 from purger import handler as purge_function
-from tests.aws import REGION, Stack, client, endpoint_env
+from tests.aws import REGION, Endpoints, Stack, client
 from tests.helpers import noisy_jpeg, noisy_png
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> None:
-    for name, value in endpoint_env(s3_endpoint).items():
+def aws(monkeypatch: pytest.MonkeyPatch, endpoints: Endpoints) -> None:
+    for name, value in endpoints.env().items():
         monkeypatch.setenv(name, value)
 
 
@@ -119,9 +119,15 @@ def render(settings: Settings, bucket: str, key: str, *queries: str) -> None:
 
 @pytest.mark.parametrize("route", ["direct", "eventbridge"])
 def test_an_overwritten_original_loses_its_derivatives_and_one_invalidation_lists_its_path(
-    configured: Settings, s3_endpoint: str, s3_client: Any, bucket: str, distribution: str, route: str
+    configured: Settings,
+    endpoints: Endpoints,
+    s3_endpoint: str,
+    s3_client: Any,
+    bucket: str,
+    distribution: str,
+    route: str,
 ) -> None:
-    stack = Stack(s3_endpoint)
+    stack = Stack(endpoints)
     wire(stack, s3_client, bucket, route)
     s3_client.put_object(Bucket=bucket, Key="photos/my photo.jpg", Body=noisy_jpeg(300, 200))
     s3_client.put_object(Bucket=bucket, Key="photos/other.png", Body=noisy_png(200, 100))
@@ -153,10 +159,15 @@ def test_an_overwritten_original_loses_its_derivatives_and_one_invalidation_list
 
 
 def test_a_render_that_raced_the_upload_event_is_kept(
-    configured: Settings, s3_endpoint: str, s3_client: Any, bucket: str, distribution: str
+    configured: Settings,
+    endpoints: Endpoints,
+    s3_endpoint: str,
+    s3_client: Any,
+    bucket: str,
+    distribution: str,
 ) -> None:
     """A derivative of the new bytes, written before the event is read, is not purged."""
-    stack = Stack(s3_endpoint)
+    stack = Stack(endpoints)
     wire(stack, s3_client, bucket, "direct")
     s3_client.put_object(Bucket=bucket, Key="a.jpg", Body=noisy_jpeg(300, 200))
     render(configured, bucket, "a.jpg", "w=100")
@@ -170,9 +181,14 @@ def test_a_render_that_raced_the_upload_event_is_kept(
 
 
 def test_the_purge_events_consumer_does_what_the_lambda_does(
-    configured: Settings, s3_endpoint: str, s3_client: Any, bucket: str, distribution: str
+    configured: Settings,
+    endpoints: Endpoints,
+    s3_endpoint: str,
+    s3_client: Any,
+    bucket: str,
+    distribution: str,
 ) -> None:
-    stack = Stack(s3_endpoint)
+    stack = Stack(endpoints)
     wire(stack, s3_client, bucket, "direct")
     for number in range(3):
         s3_client.put_object(Bucket=bucket, Key=f"dir/{number}.jpg", Body=noisy_jpeg(100, 80, seed=number))

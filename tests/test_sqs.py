@@ -23,7 +23,7 @@ import pytest
 from core.jobs import LIVE_QUEUE, RENDER_TASK
 from core.settings import Settings
 from edge.flow import Edge
-from tests.aws import REGION, Stack, client, endpoint_env
+from tests.aws import REGION, Endpoints, Stack, client
 from tests.cf_events import header, origin_request
 from tests.local import cloudfront, run
 from tests.test_e2e import fetch, frames, until_derivative, upload
@@ -34,17 +34,17 @@ EDGE_REGION = "eu-central-1"  # where this Lambda@Edge replica runs
 
 
 @pytest.fixture
-def far_replica(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> None:
+def far_replica(monkeypatch: pytest.MonkeyPatch, endpoints: Endpoints) -> None:
     """This process plays a Lambda@Edge replica in another region, with moto for SQS and DynamoDB."""
-    for name, value in endpoint_env(s3_endpoint).items():
+    for name, value in endpoints.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_REGION", EDGE_REGION)
     monkeypatch.setenv("AWS_DEFAULT_REGION", EDGE_REGION)
 
 
 @pytest.fixture
-def stack(s3_endpoint: str) -> Stack:
-    return Stack(s3_endpoint)
+def stack(endpoints: Endpoints) -> Stack:
+    return Stack(endpoints)
 
 
 def edge_settings(stack: Stack, s3_endpoint: str, bucket: str, **extra: Any) -> Settings:
@@ -79,7 +79,7 @@ def misses(settings: Settings, events: list[dict[str, Any]], *, containers: int 
     return asyncio.run(main())
 
 
-def test_the_edges_message_is_the_one_celery_sends(stack: Stack, s3_endpoint: str) -> None:
+def test_the_edges_message_is_the_one_celery_sends(stack: Stack, endpoints: Endpoints) -> None:
     """botocore's SendMessage of ``celery_message`` and Celery's own send_task: the same message."""
     from celery import Celery
 
@@ -89,7 +89,7 @@ def test_the_edges_message_is_the_one_celery_sends(stack: Stack, s3_endpoint: st
     options = {"region": REGION, "predefined_queues": {LIVE_QUEUE: {"url": stack.urls[LIVE_QUEUE]}}}
     celery.conf.update(broker_transport_options=options, task_serializer="json")
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in endpoint_env(s3_endpoint).items():
+        for name, value in endpoints.env().items():
             patch.setenv(name, value)
         celery.send_task(RENDER_TASK, kwargs={"bucket": "b", "original_key": "a.png"}, queue=LIVE_QUEUE)
     body = celery_message(RENDER_TASK, {"bucket": "b", "original_key": "a.png"}, queue=LIVE_QUEUE)

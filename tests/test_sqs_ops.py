@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.aws import Stack
+from tests.aws import Endpoints, Stack
 from tests.helpers import noisy_jpeg
 from tests.worker_process import ROOT, running_worker, wait_for
 
@@ -31,8 +31,8 @@ def tachyon(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess
     )
 
 
-def test_queue_depth_on_sqs_counts_visible_in_flight_and_dead_messages(s3_endpoint: str) -> None:
-    stack = Stack(s3_endpoint, max_receives=1)
+def test_queue_depth_on_sqs_counts_visible_in_flight_and_dead_messages(endpoints: Endpoints) -> None:
+    stack = Stack(endpoints, max_receives=1)
     for body in ("a", "b"):
         stack.sqs.send_message(QueueUrl=stack.urls["derivatives"], MessageBody=body)
     stack.sqs.send_message(QueueUrl=stack.urls["batch"], MessageBody="c")
@@ -51,9 +51,9 @@ def test_queue_depth_on_sqs_counts_visible_in_flight_and_dead_messages(s3_endpoi
 
 
 def test_reprocess_waits_for_its_run_on_sqs_then_a_purge_is_enqueued_there(
-    s3_endpoint: str, s3_client: Any, bucket: str, fixtures: Path
+    endpoints: Endpoints, s3_endpoint: str, s3_client: Any, bucket: str, fixtures: Path
 ) -> None:
-    stack = Stack(s3_endpoint)
+    stack = Stack(endpoints)
     for number in range(3):
         s3_client.put_object(Bucket=bucket, Key=f"p/{number}.jpg", Body=noisy_jpeg(300, 200, seed=number))
     s3_client.put_object(Bucket=bucket, Key="p/broken.jpg", Body=noisy_jpeg(300, 200)[:500])
