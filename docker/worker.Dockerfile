@@ -20,7 +20,9 @@ COPY core core
 COPY edge edge
 COPY worker worker
 COPY cli cli
-RUN pip install --no-deps --constraint docker/constraints.txt ".[metrics]" \
+COPY purger purger
+# sqs: kombu's SQS transport (boto3, pycurl) for the SQS-native deployment.
+RUN pip install --no-deps --constraint docker/constraints.txt ".[metrics,sqs]" \
     && pip check
 
 RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent tachyon
