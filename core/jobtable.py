@@ -33,7 +33,13 @@ def job_item_key(token: str) -> dict[str, Any]:
 
 
 def _n(value: float) -> dict[str, str]:
-    return {"N": str(int(value))}
+    """A time as a DynamoDB number, to the millisecond (whole seconds would stretch expiries by up to 1 s)."""
+    return {"N": f"{value:.3f}"}
+
+
+def _ttl(value: float) -> dict[str, str]:
+    """An expiry for DynamoDB's TTL, which reads whole epoch seconds."""
+    return {"N": str(int(value) + 1)}
 
 
 def claim(
@@ -43,7 +49,7 @@ def claim(
     values: dict[str, Any] = {
         ":now": _n(now),
         ":pending": _n(now + pending_ttl),
-        ":expires": _n(now + pending_ttl + failure_ttl),
+        ":expires": _ttl(now + pending_ttl + failure_ttl),
     }
     not_failed = "attribute_not_exists(failed_until) OR failed_until < :now"
     if etag:  # a record about another version of the original is stale
@@ -89,9 +95,10 @@ def failed(
         "TableName": table,
         "Key": job_item_key(token),
         "UpdateExpression": f"SET failed_until = :until, failed_etag = :etag, failed_reason = :reason, "
-        f"{TTL_ATTRIBUTE} = :until REMOVE pending_until, start_count, starts_until",
+        f"{TTL_ATTRIBUTE} = :expires REMOVE pending_until, start_count, starts_until",
         "ExpressionAttributeValues": {
             ":until": _n(now + failure_ttl),
+            ":expires": _ttl(now + failure_ttl),
             ":etag": {"S": etag or _ANY_ETAG},
             ":reason": {"S": reason[:1000]},
         },
@@ -103,9 +110,14 @@ def first_start(table: str, token: str, *, now: float, failure_ttl: int) -> dict
     return {
         "TableName": table,
         "Key": job_item_key(token),
-        "UpdateExpression": f"SET start_count = :one, starts_until = :until, {TTL_ATTRIBUTE} = :until",
+        "UpdateExpression": f"SET start_count = :one, starts_until = :until, {TTL_ATTRIBUTE} = :expires",
         "ConditionExpression": "attribute_not_exists(starts_until) OR starts_until < :now",
-        "ExpressionAttributeValues": {":one": _n(1), ":now": _n(now), ":until": _n(now + failure_ttl)},
+        "ExpressionAttributeValues": {
+            ":one": {"N": "1"},
+            ":now": _n(now),
+            ":until": _n(now + failure_ttl),
+            ":expires": _ttl(now + failure_ttl),
+        },
     }
 
 
@@ -114,8 +126,12 @@ def next_start(table: str, token: str, *, now: float, failure_ttl: int) -> dict[
     return {
         "TableName": table,
         "Key": job_item_key(token),
-        "UpdateExpression": f"ADD start_count :one SET starts_until = :until, {TTL_ATTRIBUTE} = :until",
-        "ExpressionAttributeValues": {":one": _n(1), ":until": _n(now + failure_ttl)},
+        "UpdateExpression": f"ADD start_count :one SET starts_until = :until, {TTL_ATTRIBUTE} = :expires",
+        "ExpressionAttributeValues": {
+            ":one": {"N": "1"},
+            ":until": _n(now + failure_ttl),
+            ":expires": _ttl(now + failure_ttl),
+        },
         "ReturnValues": "UPDATED_NEW",
     }
 
