@@ -13,9 +13,11 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import click
 
+from cli.services import reaching, safe_url
 from core.args import parse_query
 from core.changes import cdn_path
 from core.errors import InvalidArgument
@@ -101,19 +103,38 @@ def reprocess(prefix: str, queries: tuple[str, ...], wait: bool, timeout: float 
         )
     run = uuid.uuid4().hex[:12]
     if progress is not None:
-        progress.start(run, bucket=settings.bucket, prefix=prefix, queries=normalised)
-    celery.send_task(
-        REPROCESS_TASK,
-        kwargs=ReprocessJob(settings.bucket, prefix, normalised, run).to_kwargs(),
-        queue=BATCH_QUEUE,
-    )
+        with reaching("the progress store", settings.effective_lock_url or settings.job_table):
+            progress.start(run, bucket=settings.bucket, prefix=prefix, queries=normalised)
+    with reaching("broker", settings.broker_url):
+        celery.send_task(
+            REPROCESS_TASK,
+            kwargs=ReprocessJob(settings.bucket, prefix, normalised, run).to_kwargs(),
+            queue=BATCH_QUEUE,
+        )
     click.echo(
         f"batch run {run}: s3://{settings.bucket}/{prefix}* × {len(normalised)} argument set(s) queued on "
         f"'{BATCH_QUEUE}'"
     )
     if wait:
         assert progress is not None
-        sys.exit(_follow(progress, run, timeout))
+        if not settings.sqs:  # SQS workers run without remote control: none would answer
+            with reaching("broker", settings.broker_url):
+                consumers = _consumers(celery, BATCH_QUEUE)
+            if not consumers:
+                click.echo(
+                    f"no worker is consuming the '{BATCH_QUEUE}' queue on {safe_url(settings.broker_url)}: "
+                    "the run waits until one starts, e.g. `celery -A worker worker -Q derivatives,batch` "
+                    "with the same TACHYON_BROKER_URL and TACHYON_S3_ENDPOINT",
+                    err=True,
+                )
+        with reaching("the progress store", settings.effective_lock_url or settings.job_table):
+            sys.exit(_follow(progress, run, timeout))
+
+
+def _consumers(celery: Any, queue: str, timeout: float = 1.0) -> list[str]:
+    """The workers that answer within ``timeout`` and consume ``queue`` (a Celery broadcast)."""
+    replies = celery.control.inspect(timeout=timeout).active_queues() or {}
+    return sorted(name for name, queues in replies.items() if any(q.get("name") == queue for q in queues))
 
 
 def _follow(progress: ProgressStore, run: str, timeout: float | None) -> int:
@@ -169,27 +190,52 @@ def purge(original_key: str, enqueue: bool, **flags: Any) -> None:
     if not settings.bucket:
         raise click.UsageError("no bucket: pass --bucket or set TACHYON_BUCKET")
     key = original_key.lstrip("/")
+    decoded = unquote(key)
     from worker.app import configure
 
     celery = configure(settings)
     if enqueue:
-        celery.send_task(PURGE_TASK, kwargs=PurgeJob(settings.bucket, key).to_kwargs(), queue=BATCH_QUEUE)
+        with reaching("broker", settings.broker_url):
+            celery.send_task(PURGE_TASK, kwargs=PurgeJob(settings.bucket, key).to_kwargs(), queue=BATCH_QUEUE)
         click.echo(f"purge of s3://{settings.bucket}/{key} queued on '{BATCH_QUEUE}'")
-        return
-    from worker.purge import purge_original
-
-    count = purge_original(settings, settings.bucket, key)
-    click.echo(f"deleted {count} derivative(s) of s3://{settings.bucket}/{key}")
-    path = cdn_path(key, settings.cloudfront_origin_path)
-    if settings.cloudfront_distribution_id and path is not None:
-        from purger.cdn import invalidate
-        from purger.handler import client
-
-        sent = invalidate(client(settings, "cloudfront"), settings, [path], uuid.uuid4().hex)
-        if sent is not None:
+        if decoded != key:
             click.echo(
-                f"invalidation {sent.id} on {settings.cloudfront_distribution_id}: {' '.join(sent.paths)}"
+                f"note: '{key}' looks URL-encoded; S3 keys are not (did you mean '{decoded}'?)", err=True
             )
+        return
+    from worker.purge import count_derivatives, purge_original
+
+    where = settings.s3_endpoint or f"AWS ({settings.region})"
+    with reaching("S3", where):
+        count = purge_original(settings, settings.bucket, key)
+    if count:
+        click.echo(f"deleted {count} derivative(s) of s3://{settings.bucket}/{key}")
+        _invalidate(settings, key)
+        return
+    click.echo(f"no derivatives of s3://{settings.bucket}/{key}: nothing deleted")
+    if decoded != key:
+        with reaching("S3", where):
+            others = count_derivatives(settings, settings.bucket, decoded)
+        hint = f"run `tachyon-edge purge '{decoded}'`" if others else "nothing to purge there either"
+        click.echo(
+            f"note: '{key}' looks URL-encoded; S3 keys are not: '{decoded}' has {others} "
+            f"derivative(s) ({hint})",
+            err=True,
+        )
+
+
+def _invalidate(settings: Settings, key: str) -> None:
+    """Invalidate one original's CDN copies, when a distribution is configured and serves the key."""
+    path = cdn_path(key, settings.cloudfront_origin_path)
+    if not settings.cloudfront_distribution_id or path is None:
+        return
+    from purger.cdn import invalidate
+    from purger.handler import client
+
+    with reaching("CloudFront", settings.cloudfront_distribution_id):
+        sent = invalidate(client(settings, "cloudfront"), settings, [path], uuid.uuid4().hex)
+    if sent is not None:
+        click.echo(f"invalidation {sent.id} on {settings.cloudfront_distribution_id}: {' '.join(sent.paths)}")
 
 
 @click.command("purge-events")
@@ -209,7 +255,8 @@ def purge_events(queue_url: str | None, window: float, once: bool, **flags: Any)
     settings = _settings(flags)
     from purger.consumer import events_queue_url, run_once
 
-    url = events_queue_url(settings, queue_url)
+    with reaching("SQS (the events queue)", queue_url or settings.queue_prefix + "events"):
+        url = events_queue_url(settings, queue_url)
     while True:
         outcome = run_once(settings, url, window=window)
         if outcome.originals or outcome.failed:
@@ -233,7 +280,8 @@ def queue_depth(as_json: bool, **flags: Any) -> None:
     (received, not yet deleted; unacked is their sum) and its dead-letter queue's depth.
     """
     settings = _settings(flags)
-    depths = _depths(settings)
+    with reaching("broker", settings.broker_url):
+        depths = _depths(settings)
     if as_json:
         click.echo(json.dumps(depths))
         return
@@ -326,7 +374,7 @@ def worker_health(node: str | None, timeout: float, **flags: Any) -> None:
     try:
         replies = celery.control.ping(destination=[name], timeout=timeout)
     except Exception as error:
-        click.echo(f"unhealthy: broker unreachable: {error}", err=True)
+        click.echo(f"unhealthy: broker unreachable at {safe_url(settings.broker_url)}: {error}", err=True)
         sys.exit(1)
     if any(name in reply for reply in replies or []):
         click.echo(f"{name}: ok")
