@@ -103,7 +103,7 @@ def reprocess(prefix: str, queries: tuple[str, ...], wait: bool, timeout: float 
         )
     run = uuid.uuid4().hex[:12]
     if progress is not None:
-        with reaching("the progress store", settings.effective_lock_url or settings.job_table):
+        with reaching(*_progress_service(settings)):
             progress.start(run, bucket=settings.bucket, prefix=prefix, queries=normalised)
     with reaching("broker", settings.broker_url):
         celery.send_task(
@@ -127,8 +127,15 @@ def reprocess(prefix: str, queries: tuple[str, ...], wait: bool, timeout: float 
                     "with the same TACHYON_BROKER_URL and TACHYON_S3_ENDPOINT",
                     err=True,
                 )
-        with reaching("the progress store", settings.effective_lock_url or settings.job_table):
+        with reaching(*_progress_service(settings)):
             sys.exit(_follow(progress, run, timeout))
+
+
+def _progress_service(settings: Settings) -> tuple[str, str | None]:
+    """The name and address of the store of batch progress, for a one-line failure."""
+    if settings.effective_lock_url:
+        return "Redis", settings.effective_lock_url
+    return "DynamoDB (the job table)", settings.job_table
 
 
 def _consumers(celery: Any, queue: str, timeout: float = 1.0) -> list[str]:
@@ -314,30 +321,24 @@ def _depths(settings: Settings) -> dict[str, int]:
 
 def _sqs_depths(settings: Settings) -> dict[str, int]:
     """Visible messages per queue, in flight (received, not yet deleted), and in each dead-letter queue."""
-    from worker.app import sqs_queue_urls
+    from worker.app import sqs_queue_url
     from worker.s3 import aws_client
 
     sqs = aws_client(settings, "sqs")
     visible: dict[str, int] = {}
     extra: dict[str, int] = {}
-    for name, url in sqs_queue_urls(settings).items():
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "RedrivePolicy",
-            ],
-        )["Attributes"]
-        visible[name] = int(attributes["ApproximateNumberOfMessages"])
-        extra[f"{name}_in_flight"] = int(attributes["ApproximateNumberOfMessagesNotVisible"])
-        if "RedrivePolicy" in attributes:  # a dead-letter queue is in the same account and region
-            dead = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].rsplit(":", 1)[1]
-            dead_url = f"{url.rsplit('/', 1)[0]}/{dead}"
-            counts = sqs.get_queue_attributes(
-                QueueUrl=dead_url, AttributeNames=["ApproximateNumberOfMessages"]
-            )
-            extra[f"{name}_dead"] = int(counts["Attributes"]["ApproximateNumberOfMessages"])
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "RedrivePolicy"]
+    for name in QUEUES:
+        with reaching(f"SQS (queue '{name}')", sqs.meta.endpoint_url):
+            url = sqs_queue_url(settings, name)
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            visible[name] = int(attributes["ApproximateNumberOfMessages"])
+            extra[f"{name}_in_flight"] = int(attributes["ApproximateNumberOfMessagesNotVisible"])
+            if "RedrivePolicy" in attributes:  # a dead-letter queue is in the same account and region
+                dead = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].rsplit(":", 1)[1]
+                dead_url = f"{url.rsplit('/', 1)[0]}/{dead}"
+                counts = sqs.get_queue_attributes(QueueUrl=dead_url, AttributeNames=[names[0]])
+                extra[f"{name}_dead"] = int(counts["Attributes"][names[0]])
     unacked = sum(count for key, count in extra.items() if key.endswith("_in_flight"))
     return visible | {"unacked": unacked} | extra
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from celery import Celery
@@ -55,7 +55,7 @@ def transport_options(settings: Settings) -> dict[str, Any]:
         options.update(
             region=settings.effective_queue_region,
             # Only these queues, by URL: kombu then never lists or creates a queue.
-            predefined_queues={name: {"url": url} for name, url in sqs_queue_urls(settings).items()},
+            predefined_queues=PredefinedQueues(settings),
             # Seconds before a busy consumer looks again for room to take a message
             # (kombu's default, 1 s, costs prefetch-1 workers a second per task).
             polling_interval=SQS_POLLING_INTERVAL,
@@ -63,24 +63,45 @@ def transport_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def sqs_queue_urls(settings: Settings) -> dict[str, str]:
-    """The URL of each Celery queue on SQS: configured, else ``GetQueueUrl`` (never created)."""
-    urls = {name: settings.queue_urls[name] for name in QUEUES if name in settings.queue_urls}
-    missing = [name for name in QUEUES if name not in urls]
-    if missing:
-        from worker.s3 import aws_client
+def sqs_queue_url(settings: Settings, name: str) -> str:
+    """The URL of one Celery queue on SQS: configured, else ``GetQueueUrl`` (never created)."""
+    if name in settings.queue_urls:
+        return settings.queue_urls[name]
+    from worker.s3 import aws_client
 
-        sqs = aws_client(settings, "sqs")
-        for name in missing:
-            queue = sqs_queue_name(name, settings.queue_prefix)
-            try:
-                urls[name] = str(sqs.get_queue_url(QueueName=queue)["QueueUrl"])
-            except Exception as error:
-                raise RuntimeError(
-                    f"SQS queue {queue} not found in {settings.effective_queue_region} ({error}); "
-                    "create it (docs/deploy.md) or set queue_urls"
-                ) from error
-    return urls
+    answer = aws_client(settings, "sqs").get_queue_url(QueueName=sqs_queue_name(name, settings.queue_prefix))
+    return str(answer["QueueUrl"])
+
+
+def sqs_queue_urls(settings: Settings) -> dict[str, str]:
+    """The URL of each Celery queue on SQS."""
+    return {name: sqs_queue_url(settings, name) for name in QUEUES}
+
+
+class PredefinedQueues(Mapping[str, dict[str, str]]):
+    """kombu's ``predefined_queues``, looked up on first use rather than when the app is configured.
+
+    ``configure`` runs on import (the CLI imports the worker app for commands
+    that never touch SQS); kombu reads this mapping when it opens a channel.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._urls: dict[str, str] | None = None
+
+    def _resolved(self) -> dict[str, str]:
+        if self._urls is None:
+            self._urls = sqs_queue_urls(self._settings)
+        return self._urls
+
+    def __getitem__(self, name: str) -> dict[str, str]:
+        return {"url": self._resolved()[name]}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(QUEUES)
+
+    def __len__(self) -> int:
+        return len(QUEUES)
 
 
 def _queue(name: str) -> Queue:
