@@ -32,12 +32,12 @@ def whole(name: str, value: str, low: int = 1, high: int | None = None) -> int:
     return number
 
 
-def pair(name: str, value: str) -> tuple[int, int]:
-    """Two sizes in pixels, ``W,H``."""
+def pair(name: str, value: str, low: int = 1) -> tuple[int, int]:
+    """Two sizes in pixels, ``W,H``, each at least ``low``."""
     parts = value.split(",")
     if len(parts) != 2:
         raise InvalidArgument(name, f"must be two sizes in pixels, 'W,H' (e.g. 300,200), got {value!r}.")
-    return whole(name, parts[0].strip()), whole(name, parts[1].strip())
+    return whole(name, parts[0].strip(), low), whole(name, parts[1].strip(), low)
 
 
 def boolean(name: str, value: str) -> bool:
