@@ -261,6 +261,17 @@ def test_srcset_full_width_above_the_output_limit_serves_the_original(
     assert header(response, "cache-control") == "max-age=86400"  # not the short fallback lifetime
 
 
+def test_multi_picture_jpeg_renders_at_the_edge(settings: Settings, bucket: str, s3_client: Any) -> None:
+    photo, second = Image.new("RGB", (800, 600), "red"), Image.new("RGB", (800, 600), "blue")
+    body = io.BytesIO()
+    photo.save(body, "MPO", save_all=True, append_images=[second])
+    s3_client.put_object(Bucket=bucket, Key="phone.jpg", Body=body.getvalue())
+    (result,) = run(settings, origin_request(bucket, "/phone.jpg", "w=200&webp=1"))
+    assert header(result, "x-tachyon-outcome") == "rendered"  # a still photo: not queued
+    image, _ = stored(s3_client, bucket, result["uri"])
+    assert (image.format, image.size, getattr(image, "n_frames", 1)) == ("WEBP", (200, 150), 1)
+
+
 # failures of ours -------------------------------------------------------------------
 
 

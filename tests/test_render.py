@@ -321,6 +321,27 @@ def test_animated_to_static_format_keeps_first_frame(fixtures: Path) -> None:
     assert decoded(result.data).size == (100, 100)
 
 
+def mpo(size: tuple[int, int] = (1200, 800)) -> bytes:
+    """A multi-picture JPEG as cameras and phones write it: the photo, then a second picture."""
+    out = io.BytesIO()
+    first = halves(size, "red", "blue")
+    first.save(out, "MPO", save_all=True, append_images=[Image.new("RGB", size, "green")], quality=90)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["webp", "png", "gif", "jpeg"])
+def test_multi_picture_jpeg_is_a_still_photo(fmt: str) -> None:
+    source = mpo()
+    assert probe(source, LIMITS).frames == 1
+    result = render(source, f"w=300&format={fmt}")
+    out = decoded(result.data)
+    assert result.frames == getattr(out, "n_frames", 1) == 1  # no flashing to the second picture
+    assert out.size == (300, 200)
+    assert near(out.convert("RGB").getpixel((10, 100)), (255, 0, 0))  # the first picture
+    small = parse_query("w=300", LIMITS) or Transform()
+    assert decode_pixels(probe(source, LIMITS), small, LIMITS) == 600 * 400  # DCT-scaled like a JPEG
+
+
 def test_static_gif_becomes_png() -> None:
     source = encode(photo(100, 50).convert("P"), "GIF")
     result = render(source, "w=50")
