@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageChops, ImageCms, ImageOps, ImageStat
 
 from core.args import parse_query
 from core.errors import ImageRefused
@@ -397,3 +397,38 @@ def test_dct_scaled_decode_keeps_edges_in_place() -> None:
     reference = decoded(source).convert("L").resize((300, 149), Image.Resampling.LANCZOS)
     worst = max(abs(out.getpixel((x, 70)) - reference.getpixel((x, 70))) for x in range(300))  # type: ignore[operator]
     assert worst <= 8
+
+
+ORIENTED = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTED))
+def test_exif_orientation_and_dct_scaling_compose_exactly(orientation: int) -> None:
+    # 899×447 at 1/2 decodes to 450×224 covering 900×448: once orientation flips an axis,
+    # the padding comes first, so the picture starts half a decoded pixel in. The render of
+    # a rotated original must be the render of the unrotated one, turned the same way.
+    stored = Image.effect_noise((899, 447), 60).convert("RGB")
+    stored.paste((255, 255, 255), (0, 0, 40, 447))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    source = encode(stored, "JPEG", quality=95, exif=exif.tobytes())
+    plain = encode(stored, "JPEG", quality=95)
+    transform = parse_query("fit=300,300", LIMITS)
+    assert transform is not None
+    assert decode_pixels(probe(source, LIMITS), transform, LIMITS) == 450 * 224  # the DCT shortcut
+    out = decoded(render_transform(source, transform, "png", LIMITS).data).convert("L")
+    turned = decoded(render_transform(plain, transform, "png", LIMITS).data).convert("L")
+    turned = turned.transpose(ORIENTED[orientation])
+    assert ImageChops.difference(out, turned).getextrema()[1] <= 1
+    # and it is as close to a full-size resize as the unrotated render is (shifted: 2-3× worse)
+    upright = ImageOps.exif_transpose(decoded(source)).convert("L")
+    reference = upright.resize(out.size, Image.Resampling.LANCZOS)
+    unrotated = decoded(render_transform(plain, transform, "png", LIMITS).data).convert("L")
+    baseline = decoded(plain).convert("L").resize(unrotated.size, Image.Resampling.LANCZOS)
+    error = ImageStat.Stat(ImageChops.difference(out, reference)).mean[0]
+    plain_error = ImageStat.Stat(ImageChops.difference(unrotated, baseline)).mean[0]
+    assert error <= plain_error * 1.05

@@ -21,6 +21,7 @@ class Source:
 
     info: SourceInfo
     scale: tuple[float, float] = (1.0, 1.0)  # decoded pixels per upright source pixel (JPEG DCT scaling)
+    offset: tuple[float, float] = (0.0, 0.0)  # upright origin in them (plan.decoded_offset)
     palette: bool = False  # the source was a palette image: PNG/GIF output stays palette
     icc: bytes | None = None  # the source's ICC profile, if any
     exif: bytes | None = None  # the source's EXIF block, if any

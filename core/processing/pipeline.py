@@ -28,7 +28,7 @@ from core.processing.guards import probe
 from core.processing.model import Rendered, SourceInfo
 from core.processing.orient import orient
 from core.processing.pad import pad
-from core.processing.plan import Plan, draft_factor, make_plan
+from core.processing.plan import Plan, decoded_offset, draft_factor, make_plan
 from core.processing.rotate import rotate
 from core.processing.scale import scale
 from core.processing.smart import strategy_crop
@@ -87,6 +87,7 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
         decoded_source = Source(
             info=info,
             scale=(scale_factor, scale_factor),  # DCT scaling is the same on both axes
+            offset=decoded_offset(info, round(1 / scale_factor)),
             palette=decoded.mode == "P",
             icc=_bytes(decoded.info.get("icc_profile")),
             exif=_bytes(decoded.info.get("exif")),

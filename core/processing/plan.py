@@ -139,6 +139,32 @@ def decoded_size(info: SourceInfo, factor: int) -> Size:
     return math.ceil(sw / factor), math.ceil(sh / factor)
 
 
+#: EXIF orientation → whether the upright x / y axis runs against the stored one.
+_FLIPPED: dict[int, tuple[bool, bool]] = {
+    2: (True, False), 3: (True, True), 4: (False, True), 6: (True, False), 7: (True, True), 8: (False, True),
+}  # fmt: skip
+
+
+def decoded_offset(info: SourceInfo, factor: int) -> tuple[float, float]:
+    """Where the upright original starts in the decoded, oriented pixels (in decoded pixels).
+
+    At 1/``factor`` libjpeg maps decoded pixel *i* to stored pixels [i·f, (i+1)·f)
+    from the stored top-left, so the last decoded pixel also covers the padding up
+    to a multiple of f. Where EXIF orientation flips an axis, that padding comes
+    first in the upright frame: the picture starts (⌈n/f⌉·f − n)/f pixels in
+    (half a pixel for an odd side at 1/2). Zero on axes that are not flipped.
+    """
+    if factor <= 1:
+        return 0.0, 0.0
+    stored_w, stored_h = info.stored_size
+    dw, dh = decoded_size(info, factor)
+    pad_x, pad_y = (dw * factor - stored_w) / factor, (dh * factor - stored_h) / factor
+    if info.orientation in (5, 6, 7, 8):  # the upright x axis is the stored y axis
+        pad_x, pad_y = pad_y, pad_x
+    flip_x, flip_y = _FLIPPED.get(info.orientation, (False, False))
+    return (pad_x if flip_x else 0.0), (pad_y if flip_y else 0.0)
+
+
 def decode_pixels(info: SourceInfo, transform: Transform, limits: Limits) -> int:
     """Pixels the decoder will hold for this render, after JPEG DCT scaling, over all frames."""
     try:

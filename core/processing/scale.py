@@ -1,5 +1,9 @@
 """Step: cut the planned box out of the decoded image and resample it to size.
 
+The box is in upright source pixels; ``Source.scale`` and ``Source.offset`` map it
+onto the decoded pixels (a DCT-scaled JPEG whose orientation flipped an axis starts
+a fraction of a pixel in: ``plan.decoded_offset``).
+
 One ``resize`` call does region crop, cover crop and scaling at once (``box``),
 so no intermediate copy is made and the box keeps sub-pixel precision. With
 ``reducing_gap`` Pillow first shrinks by an integer factor with ``reduce()``
@@ -21,8 +25,9 @@ RESAMPLE = Image.Resampling.LANCZOS
 def scale(image: Image.Image, ctx: Context) -> Image.Image:
     """Resample ``ctx.output.plan.box`` (upright source pixels) to ``ctx.output.plan.size``."""
     sx, sy = ctx.source.scale
+    ox, oy = ctx.source.offset
     x0, y0, x1, y1 = ctx.output.plan.box
-    box = (x0 * sx, y0 * sy, min(x1 * sx, image.width), min(y1 * sy, image.height))
+    box = (x0 * sx + ox, y0 * sy + oy, min(x1 * sx + ox, image.width), min(y1 * sy + oy, image.height))
     size = ctx.output.plan.size
     whole = box == (0, 0, image.width, image.height)
     if size == image.size and whole:
