@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass
 
 from core.formats import EXTENSION, output_format
-from core.transform import Transform
+from core.transform import BLACK, Transform
 from core.types import OutputFormat
 
 #: Bump when the pipeline's pixels or encoding change for any transform.
@@ -51,8 +51,9 @@ def tokens(transform: Transform, fmt: str) -> list[str]:
         out += [f"w{t.width}"] if t.width else []
         out += [f"h{t.height}"] if t.height else []
         out += ["cover"] if t.crop else []
-    if t.mode == "lb" and t.background != (0, 0, 0):
-        out.append("bg{:02x}{:02x}{:02x}".format(*t.background))
+    if t.mode == "lb" and t.background != BLACK:
+        *rgb, alpha = t.background
+        out.append("bg" + "".join(f"{v:02x}" for v in rgb) + (f"{alpha:02x}" if alpha < 255 else ""))
     if t.crop_strategy is not None:
         out.append(f"auto-{t.crop_strategy}")
     elif t.gravity != "center":

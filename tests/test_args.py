@@ -32,7 +32,7 @@ def test_repeated_argument_takes_its_last_value() -> None:
 
 def test_plus_and_percent_escapes_in_values() -> None:
     transform = parse_query("background=%23ff0000&lb=10,10", LIMITS)
-    assert transform is not None and transform.background == (255, 0, 0)
+    assert transform is not None and transform.background == (255, 0, 0, 255)
     assert parse_query("gravity=+north+&resize=10,10", LIMITS) == parse_query(
         "gravity=north&resize=10,10", LIMITS
     )
@@ -94,7 +94,20 @@ def test_arguments_that_cannot_change_pixels_are_dropped() -> None:
     assert parse_query("w=300&gravity=north", LIMITS) == parse_query("w=300", LIMITS)
     assert parse_query("fit=30,30&background=red", LIMITS) == parse_query("fit=30,30", LIMITS)
     lb = parse_query("lb=30,30&background=red", LIMITS)
-    assert lb is not None and lb.background == (255, 0, 0)
+    assert lb is not None and lb.background == (255, 0, 0, 255)
+
+
+def test_background_colours_with_alpha() -> None:
+    def background(value: str) -> tuple[int, int, int, int]:
+        transform = parse_query(f"lb=10,10&background={value}", LIMITS)
+        assert transform is not None
+        return transform.background
+
+    assert background("%23f008") == (255, 0, 0, 136)
+    assert background("ff000080") == (255, 0, 0, 128)
+    assert background("transparent") == (0, 0, 0, 0)
+    assert background("%23ff0000ff") == background("red") == (255, 0, 0, 255)  # alpha ff is opaque
+    assert parse_query("lb=10,10&background=%23000", LIMITS) == parse_query("lb=10,10", LIMITS)
 
 
 def test_rotation_and_flags() -> None:

@@ -231,6 +231,34 @@ def test_gravity_and_letterbox_background() -> None:
     assert near(boxed.getpixel((150, 10)), (255, 0, 0))
 
 
+def logo() -> bytes:
+    """A transparent logo: a green disc-ish square in the middle, fully transparent around it."""
+    image = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
+    image.paste((0, 160, 0, 255), (70, 20, 130, 80))
+    image.paste((0, 160, 0, 128), (130, 20, 150, 80))  # a half-transparent edge
+    return encode(image, "PNG")
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp", "avif"])
+def test_letterbox_keeps_the_images_alpha_and_bars_take_the_background(fmt: str) -> None:
+    out = decoded(render(logo(), f"lb=200,200&format={fmt}").data).convert("RGBA")
+    assert out.size == (200, 200)
+    assert rgb(out.getpixel((100, 10)))[3] == 255 and near(out.getpixel((100, 10)), (0, 0, 0, 255))  # bar
+    assert rgb(out.getpixel((20, 100)))[3] < 10  # the logo's transparent part stays transparent
+    assert near(out.getpixel((100, 100)), (0, 160, 0, 255))
+    assert abs(rgb(out.getpixel((140, 100)))[3] - 128) < 20  # partial alpha kept
+    tinted = decoded(render(logo(), f"lb=200,200&background=%23ff000080&format={fmt}").data).convert("RGBA")
+    assert near(tinted.getpixel((100, 10)), (255, 0, 0, 128), 12)  # a bar with alpha: #rrggbbaa
+    clear = decoded(render(logo(), f"lb=200,200&background=transparent&format={fmt}").data).convert("RGBA")
+    assert rgb(clear.getpixel((100, 10)))[3] < 10
+
+
+def test_letterbox_of_an_opaque_photo_stays_opaque() -> None:
+    out = decoded(render(encode(photo(200, 100), "PNG"), "lb=200,200&background=white").data)
+    assert out.mode == "RGB"
+    assert near(out.getpixel((100, 10)), (255, 255, 255))
+
+
 def test_flip_flop_negative_grayscale() -> None:
     source = encode(halves((200, 100), "red", "blue"), "PNG")
     flopped = decoded(render(source, "flop=1").data).convert("RGB")

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from core.colours import CSS_COLOURS
 from core.errors import InvalidArgument
+from core.types import Colour
 
 T = TypeVar("T")
 
@@ -19,7 +20,7 @@ TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
 NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _PIXELS = re.compile(r"^(\d+)(?:px)?$")
-_HEX = re.compile(r"^#?([0-9a-f]{3}|[0-9a-f]{6})$")
+_HEX = re.compile(r"^#?([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$")
 
 
 def whole(name: str, value: str, low: int = 1, high: int | None = None) -> int:
@@ -59,14 +60,19 @@ def choice(name: str, value: str, options: Mapping[str, T]) -> T:
         raise InvalidArgument(name, f"must be one of {allowed}; got {value!r}.") from None
 
 
-def colour(name: str, value: str) -> tuple[int, int, int]:
-    """``#rgb``, ``#rrggbb`` (the ``#`` optional) or a CSS colour name."""
+def colour(name: str, value: str) -> Colour:
+    """``#rgb``, ``#rrggbb``, with alpha ``#rgba``, ``#rrggbbaa`` (CSS hex; the ``#``
+    optional), or a CSS colour name (``transparent`` too). Opaque unless alpha is given."""
     lowered = value.lower()
     hex_value = CSS_COLOURS.get(lowered, lowered)
     match = _HEX.match(hex_value)
     if not match:
-        raise InvalidArgument(name, f"must be #rgb, #rrggbb or a CSS colour name, got {value!r}.")
+        raise InvalidArgument(
+            name, f"must be #rgb, #rrggbb, #rrggbbaa (with alpha) or a CSS colour name, got {value!r}."
+        )
     digits = match.group(1)
-    if len(digits) == 3:
+    if len(digits) <= 4:
         digits = "".join(c * 2 for c in digits)
-    return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
+    if len(digits) == 6:
+        digits += "ff"
+    return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16), int(digits[6:8], 16))
