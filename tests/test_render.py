@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -410,6 +411,35 @@ def test_unscaled_palette_png_stays_pixel_identical() -> None:
     seen = Image.alpha_composite(backdrop, out.convert("RGBA"))  # hidden colours under alpha 0 don't count
     assert seen.tobytes() == Image.alpha_composite(backdrop, original).tobytes()
     assert out.convert("RGBA").getchannel("A").tobytes() == original.getchannel("A").tobytes()
+
+
+def partially_transparent_palette_png() -> bytes:
+    """An 8-bit palette PNG whose tRNS gives many entries partial alpha (anti-aliased icons)."""
+    image = photo(160, 120).quantize(200)
+    alphas = bytes((i * 37) % 256 for i in range(200))
+    return encode(image, "PNG", transparency=alphas)
+
+
+@pytest.mark.parametrize(
+    ("query", "same"),
+    [
+        ("strip=all", lambda im: im),
+        ("w=600", lambda im: im),  # at or above its size: not resized
+        ("flop=1", lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
+        ("rotate=90", lambda im: im.transpose(Image.Transpose.ROTATE_270)),
+        ("crop=10px,10px,100px,100px", lambda im: im.crop((10, 10, 110, 110))),
+    ],
+)
+@pytest.mark.parametrize("name", ["partial", "Website.png"])
+def test_palette_png_not_resized_stays_pixel_exact(
+    fixtures: Path, name: str, query: str, same: Callable[[Image.Image], Image.Image]
+) -> None:
+    source = partially_transparent_palette_png() if name == "partial" else (fixtures / name).read_bytes()
+    result = render(source, query)
+    out = decoded(result.data)
+    expected = same(decoded(source).convert("RGBA"))
+    assert out.mode == "P" and out.size == expected.size
+    assert out.convert("RGBA").tobytes() == expected.tobytes()  # colours and alpha, every pixel
 
 
 def test_dct_scaled_decode_keeps_edges_in_place() -> None:
