@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.args.values import boolean, choice, colour, whole
+from core.args.values import boolean, choice, colour, shown, whole
 from core.errors import InvalidArgument
 from core.transform import BLACK
 from core.types import Colour, OutputFormat, Strip
@@ -54,5 +54,5 @@ def _flag(args: dict[str, str], name: str) -> bool:
 
 def _rotate(value: str) -> int:
     if value not in {"0", "90", "180", "270"}:
-        raise InvalidArgument("rotate", f"must be 0, 90, 180 or 270 (degrees clockwise), got {value!r}.")
+        raise InvalidArgument("rotate", f"must be 0, 90, 180 or 270 (degrees clockwise), got {shown(value)}.")
     return int(value)

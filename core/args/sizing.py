@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.args.values import NUMBER, pair, whole
+from core.args.values import NUMBER, pair, shown, too_long, whole
 from core.errors import InvalidArgument
 from core.limits import Limits
 from core.transform import DEFAULT_QUALITY, round_half_up
@@ -72,7 +72,9 @@ def _zoomed(name: str, value: int, zoom: float, limit: int) -> int | None:
 
 
 def _zoom(value: str) -> float:
-    zoom = float(value) if NUMBER.match(value) else 0.0
+    zoom = float(value) if NUMBER.match(value) and not too_long(value) else 0.0
     if not 0 < zoom <= MAX_ZOOM:
-        raise InvalidArgument("zoom", f"must be a number above 0 and at most {MAX_ZOOM:g}, got {value!r}.")
+        raise InvalidArgument(
+            "zoom", f"must be a number above 0 and at most {MAX_ZOOM:g}, got {shown(value)}."
+        )
     return round(zoom, 3)

@@ -14,7 +14,7 @@ import warnings
 
 from PIL import Image
 
-from core.errors import ImageRefused
+from core.errors import ImageRefused, error_text
 from core.limits import Limits
 from core.processing.model import SourceInfo
 from core.types import OutputFormat
@@ -218,5 +218,4 @@ def _orientation(image: Image.Image) -> int:
 
 
 def _short(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return text[:160]
+    return error_text(error)
