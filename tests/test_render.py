@@ -468,8 +468,10 @@ ORIENTED = {
 def test_exif_orientation_and_dct_scaling_compose_exactly(orientation: int) -> None:
     # 899×447 at 1/2 decodes to 450×224 covering 900×448: once orientation flips an axis,
     # the padding comes first, so the picture starts half a decoded pixel in. The render of
-    # a rotated original must be the render of the unrotated one, turned the same way.
-    stored = Image.effect_noise((899, 447), 60).convert("RGB")
+    # a rotated original must be the render of the unrotated one, turned the same way (to a
+    # level: a swap of axes changes the order of the resampling passes).
+    rnd = random.Random(orientation)
+    stored = Image.frombytes("L", (899, 447), rnd.randbytes(899 * 447)).convert("RGB")
     stored.paste((255, 255, 255), (0, 0, 40, 447))
     exif = Image.Exif()
     exif[0x0112] = orientation
@@ -482,7 +484,7 @@ def test_exif_orientation_and_dct_scaling_compose_exactly(orientation: int) -> N
     turned = decoded(render_transform(plain, transform, "png", LIMITS).data).convert("L")
     turned = turned.transpose(ORIENTED[orientation])
     _low, high = ImageChops.difference(out, turned).getextrema()
-    assert isinstance(high, int) and high <= 1
+    assert isinstance(high, int) and high <= (0 if orientation in (2, 3, 4) else 2)  # shifted: 37-71
     # and it is as close to a full-size resize as the unrotated render is (shifted: 2-3× worse)
     upright = ImageOps.exif_transpose(decoded(source)).convert("L")
     reference = upright.resize(out.size, Image.Resampling.LANCZOS)
@@ -490,4 +492,4 @@ def test_exif_orientation_and_dct_scaling_compose_exactly(orientation: int) -> N
     baseline = decoded(plain).convert("L").resize(unrotated.size, Image.Resampling.LANCZOS)
     error = ImageStat.Stat(ImageChops.difference(out, reference)).mean[0]
     plain_error = ImageStat.Stat(ImageChops.difference(unrotated, baseline)).mean[0]
-    assert error <= plain_error * 1.05
+    assert error <= plain_error * 1.1
