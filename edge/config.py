@@ -42,7 +42,7 @@ class EdgeConfig:
         "error_ttl",
         "fallback_ttl",
         "freshness",
-        "max_output_side",
+        "max_side",
     )
 
     derivative_prefix: str
@@ -50,7 +50,7 @@ class EdgeConfig:
     freshness: Freshness
     error_ttl: int
     fallback_ttl: int
-    max_output_side: int
+    max_side: int
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         """From already validated values (``Settings.model_dump()`` or the resolved JSON)."""

@@ -186,6 +186,8 @@ class Edge:
         with trace.step("probe"):
             info = await asyncio.to_thread(probe, data, self.limits)
         decision = by_image(info, ask.transform, self.settings, self.limits)
+        if decision.action == "original":
+            return passthrough(ask.request, trace, decision.reason)
         target = ask.name(animated=info.animated, prefix=self.settings.derivative_prefix)
         if decision.action != "render":
             trace.set(key=target.key)  # the key the worker writes (an animated GIF's is a .gif)

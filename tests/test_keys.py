@@ -35,7 +35,7 @@ requests = st.fixed_dictionaries(
         "h": sizes,
         "crop": st.sampled_from(["1", "true", "10,10,50,50", "0px,5px,100px,80px"]),
         "sizing": st.tuples(st.sampled_from(["resize", "fit", "lb"]), sizes, sizes),
-        "background": st.sampled_from(["#fff", "red", "#00ff00"]),
+        "background": st.sampled_from(["#fff", "red", "#00ff00", "#00ff0080", "transparent"]),
         "gravity": st.sampled_from(["north", "southeast", "center"]),
         "crop_strategy": st.sampled_from(["entropy", "attention"]),
         "zoom": st.sampled_from(["0.5", "1", "1.5", "2"]),
@@ -183,6 +183,19 @@ def test_key_is_readable_and_versioned() -> None:
     assert key.startswith(original_prefix(ORIGINAL))
 
 
+def test_background_alpha_is_in_the_key_only_when_not_opaque() -> None:
+    def key(value: str) -> str:
+        return derivative_key(
+            ORIGINAL, parse_query(f"lb=10,10&background={value}", LIMITS) or Transform(), "png"
+        )
+
+    names = {value: key(value) for value in ("red", "%23ff0000ff", "%23ff000080", "transparent", "black")}
+    assert "_bgff0000.r" in names["red"] and names["red"] == names["%23ff0000ff"]
+    assert "_bgff000080.r" in names["%23ff000080"]
+    assert "_bg00000000.r" in names["transparent"]
+    assert "_bg" not in names["black"]
+
+
 def test_quality_is_not_part_of_lossless_keys() -> None:
     low, high = parse_query("w=10&quality=10", LIMITS), parse_query("w=10&quality=90", LIMITS)
     assert low is not None and high is not None
@@ -244,11 +257,11 @@ def test_one_key_per_request_whether_the_original_animates_or_not() -> None:
     assert names(w100, "gif", accept="image/webp") == ("webp", "webp", "webp")
     assert names(w100, "gif", accept="image/avif") == ("avif", "avif", "gif")
     only = request_key("a.gif", w100, "gif", accept="image/avif", prefix=DEFAULT_PREFIX)
-    assert only.endswith("w100_q82_anim-gif.r1.avif"), "an AVIF name whose animation stays GIF is its own key"
-    assert request_key("a.gif", w100, "gif", accept=both, prefix=DEFAULT_PREFIX).endswith("w100_q82.r1.avif")
+    assert only.endswith("w100_q82_anim-gif.r2.avif"), "an AVIF name whose animation stays GIF is its own key"
+    assert request_key("a.gif", w100, "gif", accept=both, prefix=DEFAULT_PREFIX).endswith("w100_q82.r2.avif")
     assert names(w100, "avif") == ("avif", "avif", "avif")  # an AVIF original, no auto-format
     assert request_key("a.avif", w100, "avif", accept=None, prefix=DEFAULT_PREFIX).endswith(
-        "_anim-avif.r1.avif"
+        "_anim-avif.r2.avif"
     )
     assert names(w100, "jpeg", accept=both) == ("avif", "avif", "avif")  # a .jpg URL is always a still
 

@@ -16,7 +16,7 @@ from edge.request import Ask, route
 from tests.cf_events import header, origin_request
 
 CONFIG = EdgeConfig.from_settings(Settings())
-KEY = "_derivatives/photos/a.jpg/w120_q82.r1.jpg"
+KEY = "_derivatives/photos/a.jpg/w120_q82.r2.jpg"
 
 
 def event(uri: str, query: str = "", origin: str | None = None, **headers: str) -> dict[str, Any]:

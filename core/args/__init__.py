@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 from core.args.crop import read_anchor, read_crop
 from core.args.flags import read_flags
 from core.args.sizing import MAX_ZOOM, SizeLimits, read_sizing, zoom_quality
-from core.transform import Transform
+from core.transform import BLACK, Transform
 
 #: Every argument name we understand; anything else is ignored.
 KNOWN = frozenset(
@@ -61,7 +61,7 @@ def build(args: dict[str, str], limits: SizeLimits) -> Transform:
         height=sizing.height,
         crop=fill,
         region=crop.region,
-        background=flags.background if sizing.mode == "lb" else (0, 0, 0),
+        background=flags.background if sizing.mode == "lb" else BLACK,
         gravity=anchor.gravity,
         crop_strategy=anchor.strategy,
         quality=flags.quality,

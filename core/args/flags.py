@@ -6,7 +6,8 @@ from typing import NamedTuple
 
 from core.args.values import boolean, choice, colour, shown, whole
 from core.errors import InvalidArgument
-from core.types import OutputFormat, Strip
+from core.transform import BLACK
+from core.types import Colour, OutputFormat, Strip
 
 _FORMATS: dict[str, OutputFormat] = {
     "jpeg": "jpeg", "jpg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif",
@@ -19,7 +20,7 @@ class Flags(NamedTuple):
 
     quality: int
     format: OutputFormat | None
-    background: tuple[int, int, int]
+    background: Colour
     rotate: int
     flip: bool
     flop: bool
@@ -36,7 +37,7 @@ def read_flags(args: dict[str, str], default_quality: int) -> Flags:
     return Flags(
         quality=whole("quality", args["quality"], 1, 100) if "quality" in args else default_quality,
         format=fmt,
-        background=colour("background", args["background"]) if "background" in args else (0, 0, 0),
+        background=colour("background", args["background"]) if "background" in args else BLACK,
         rotate=_rotate(args["rotate"]) if "rotate" in args else 0,
         flip=_flag(args, "flip"),
         flop=_flag(args, "flop"),

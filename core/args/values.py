@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from core.colours import CSS_COLOURS
 from core.errors import InvalidArgument
+from core.types import Colour
 
 T = TypeVar("T")
 
@@ -26,7 +27,7 @@ _PIXELS = re.compile(r"^([0-9]+)(?:px)?$")
 MAX_DIGITS = 9
 #: Longest value quoted whole in a reason.
 SHOWN = 40
-_HEX = re.compile(r"^#?([0-9a-f]{3}|[0-9a-f]{6})$")
+_HEX = re.compile(r"^#?([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$")
 
 
 def shown(value: str) -> str:
@@ -53,12 +54,12 @@ def whole(name: str, value: str, low: int = 1, high: int | None = None) -> int:
     return number
 
 
-def pair(name: str, value: str) -> tuple[int, int]:
-    """Two sizes in pixels, ``W,H``."""
+def pair(name: str, value: str, low: int = 1) -> tuple[int, int]:
+    """Two sizes in pixels, ``W,H``, each at least ``low``."""
     parts = value.split(",")
     if len(parts) != 2:
         raise InvalidArgument(name, f"must be two sizes in pixels, 'W,H' (e.g. 300,200), got {shown(value)}.")
-    return whole(name, parts[0].strip()), whole(name, parts[1].strip())
+    return whole(name, parts[0].strip(), low), whole(name, parts[1].strip(), low)
 
 
 def boolean(name: str, value: str) -> bool:
@@ -80,14 +81,19 @@ def choice(name: str, value: str, options: Mapping[str, T]) -> T:
         raise InvalidArgument(name, f"must be one of {allowed}; got {shown(value)}.") from None
 
 
-def colour(name: str, value: str) -> tuple[int, int, int]:
-    """``#rgb``, ``#rrggbb`` (the ``#`` optional) or a CSS colour name."""
+def colour(name: str, value: str) -> Colour:
+    """``#rgb``, ``#rrggbb``, with alpha ``#rgba``, ``#rrggbbaa`` (CSS hex; the ``#``
+    optional), or a CSS colour name (``transparent`` too). Opaque unless alpha is given."""
     lowered = value.lower()
     hex_value = CSS_COLOURS.get(lowered, lowered)
     match = _HEX.match(hex_value)
     if not match:
-        raise InvalidArgument(name, f"must be #rgb, #rrggbb or a CSS colour name, got {shown(value)}.")
+        raise InvalidArgument(
+            name, f"must be #rgb, #rrggbb, #rrggbbaa (with alpha) or a CSS colour name, got {shown(value)}."
+        )
     digits = match.group(1)
-    if len(digits) == 3:
+    if len(digits) <= 4:
         digits = "".join(c * 2 for c in digits)
-    return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
+    if len(digits) == 6:
+        digits += "ff"
+    return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16), int(digits[6:8], 16))

@@ -30,7 +30,7 @@ from core.errors import ImageRefused, error_text
 from core.formats import output_format
 from core.limits import DEFAULT_LIMITS, Limits
 from core.processing.model import Rendered, SourceInfo
-from core.processing.plan import Plan, decode_pixels, make_plan
+from core.processing.plan import OutputTooLarge, Plan, decode_pixels, make_plan
 from core.transform import Transform
 from core.types import OutputFormat
 
@@ -38,6 +38,7 @@ T = TypeVar("T")
 
 __all__ = [
     "ImageRefused",
+    "OutputTooLarge",
     "Plan",
     "Rendered",
     "SourceInfo",
