@@ -28,7 +28,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -158,6 +160,187 @@ def memory_table(files: list[tuple[str, Path]], before: Path | None) -> list[dic
     return rows
 
 
+# ---------------------------------------------------------------- against sharp
+
+
+def photo_pan(size: tuple[int, int], frames: int, seed: int) -> list[Image.Image]:
+    """A photo-like picture panning across the canvas: every pixel changes, many colours."""
+    rnd = random.Random(seed)
+    w, h = size
+    big = Image.frombytes("RGB", (w // 8 + 2, h // 8 + 2), rnd.randbytes((w // 8 + 2) * (h // 8 + 2) * 3))
+    big = big.resize((w * 2, h), Image.Resampling.BICUBIC)
+    grad = Image.linear_gradient("L").resize((w * 2, h)).convert("RGB")
+    scene = Image.blend(big, grad, 0.4)
+    return [scene.crop((i * w // frames, 0, i * w // frames + w, h)) for i in range(frames)]
+
+
+def cartoon(size: tuple[int, int], frames: int) -> list[Image.Image]:
+    """Flat colours with anti-aliased edges, a figure moving over a still background."""
+    w, h = size
+    out = []
+    for i in range(frames):
+        frame = Image.new("RGB", (w * 4, h * 4), (250, 246, 235))
+        draw = ImageDraw.Draw(frame)
+        draw.rectangle((0, h * 3, w * 4, h * 4), fill=(90, 160, 70))
+        x = (i * w * 4 // frames) % (w * 3)
+        draw.ellipse((x, h, x + w, h * 2), fill=(230, 80, 40), outline=(40, 30, 30), width=12)
+        draw.rectangle((x + w // 3, h * 2, x + 2 * w // 3, h * 3), fill=(60, 90, 200))
+        out.append(frame.resize(size, Image.Resampling.LANCZOS))
+    return out
+
+
+def sprite(size: tuple[int, int], frames: int) -> list[Image.Image]:
+    """A shaded ball bouncing over a transparent background (alpha)."""
+    w, h = size
+    out = []
+    for i in range(frames):
+        frame = Image.new("RGBA", (w * 2, h * 2), (0, 0, 0, 0))
+        y = int(abs(((i / frames) * 2 - 1)) * h)
+        draw = ImageDraw.Draw(frame)
+        for r in range(w // 3, 0, -4):
+            shade = 255 - int(180 * r / (w // 3))
+            draw.ellipse((w - r, y + w // 3 - r, w + r, y + w // 3 + r), fill=(shade, shade // 3, 40, 255))
+        out.append(frame.resize(size, Image.Resampling.LANCZOS))
+    return out
+
+
+def sharp_sources(folder: Path, quick: bool) -> list[tuple[str, Path, str]]:
+    """(name, file, query) of every source compared with sharp."""
+    cases = [
+        ("animated.gif", CORPUS / "animated.gif", "w=128"),
+        ("animated.webp", CORPUS / "animated.webp", "w=200"),
+        ("animated.png", CORPUS / "animated.png", "w=50"),
+    ]
+    generated: list[tuple[str, list[Image.Image], str, str]] = [
+        ("photo-pan.gif", photo_pan((480, 320), 24, 1), "GIF", "w=240"),
+        ("cartoon.gif", cartoon((400, 300), 30), "GIF", "w=200"),
+        ("sprite.webp", sprite((300, 300), 24), "WEBP", "w=150"),
+    ]
+    if quick:
+        cases, generated = cases[:1], generated[:1]
+    for name, frames, fmt, query in generated:
+        path = folder / name
+        if not path.exists():
+            extra = {"quality": 90} if fmt == "WEBP" else {}
+            path.write_bytes(save(frames, fmt, **extra))
+        cases.append((name, path, query))
+    return cases
+
+
+def timeline(data: bytes) -> list[tuple[int, Image.Image]]:
+    """(start ms, frame composited as RGBA) of every frame of an animation."""
+    image = Image.open(io.BytesIO(data))
+    out, start = [], 0
+    for index in range(getattr(image, "n_frames", 1)):
+        image.seek(index)
+        image.load()
+        out.append((start, image.convert("RGBA")))
+        start += int(image.info.get("duration", 0) or 0)
+    return out
+
+
+def flat_luma(image: Image.Image) -> Any:
+    """Luma (float64) of an RGBA frame laid over mid grey, so alpha counts too."""
+    import numpy as np
+
+    grey = Image.new("RGBA", image.size, (128, 128, 128, 255))
+    rgb = np.asarray(Image.alpha_composite(grey, image).convert("RGB"), dtype=np.float64)
+    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+
+
+def reference(source: bytes, size: tuple[int, int]) -> list[tuple[int, Any]]:
+    """(start ms, luma) of each source frame resized with float LANCZOS, alpha premultiplied."""
+    import numpy as np
+
+    out = []
+    for start, frame in timeline(source):
+        bands = [
+            np.asarray(frame.getchannel(i).convert("F").resize(size, Image.Resampling.LANCZOS))
+            for i in range(4)
+        ]
+        alpha = np.clip(bands[3], 0, 255) / 255
+        rgb = [np.clip(b * alpha + 128 * (1 - alpha), 0, 255) for b in bands[:3]]  # over mid grey
+        out.append((start, 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]))
+    return out
+
+
+def animation_ssim(data: bytes, ref: list[tuple[int, Any]]) -> float | None:
+    """Mean SSIM over the source's frames of the output frame shown at each one's start."""
+    from benchmarks.bench_render import _ssim
+
+    shown = timeline(data)
+    scores = []
+    for start, luma in ref:
+        frame = [f for t, f in shown if t <= start][-1]
+        if frame.size[::-1] != luma.shape:
+            return None
+        scores.append(_ssim(flat_luma(frame), luma))
+    return round(statistics.fmean(scores), 5)
+
+
+def sharp_renders(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run ``benchmarks/sharp/render.mjs`` on every job in one node process."""
+    if not (SHARP / "node_modules" / "sharp").exists():
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund"], cwd=SHARP, check=True, capture_output=True
+        )
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
+        json.dump(jobs, spec)
+    done = subprocess.run(
+        ["node", str(SHARP / "render.mjs"), "--jobs", spec.name], capture_output=True, text=True, check=True
+    )
+    Path(spec.name).unlink()
+    answer: dict[str, Any] = json.loads(done.stdout)
+    results: list[dict[str, Any]] = answer["results"]
+    return results
+
+
+def ours_cpu(source: bytes, query: str, repeats: int) -> tuple[float, bytes]:
+    from core import render
+
+    render(source, query)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        data = render(source, query).data
+        times.append((time.process_time() - start) * 1000)
+    return round(statistics.median(times), 1), data
+
+
+def sharp_table(folder: Path, quick: bool) -> list[dict[str, Any]]:
+    repeats = 3 if quick else 7
+    cases = [(n, p, q, fmt) for n, p, q in sharp_sources(folder, quick) for fmt in ("gif", "webp")]
+    jobs = [
+        {"input": str(p), "query": q, "format": fmt, "quality": 82, "repeats": repeats,
+         "out": str(folder / f"sharp-{n}-{fmt}.{fmt}")}
+        for n, p, q, fmt in cases
+    ]  # fmt: skip
+    theirs = sharp_renders(jobs)
+    rows = []
+    print(f"\n{'source':16} {'query':7} {'out':5} {'ours ms':>8} {'sharp ms':>9} {'CPU ×':>6} "
+          f"{'ours B':>9} {'sharp B':>9} {'bytes ×':>8} {'SSIM ours':>10} {'SSIM sharp':>11}")  # fmt: skip
+    for (name, path, query, fmt), sharp in zip(cases, theirs, strict=True):
+        source = path.read_bytes()
+        cpu, data = ours_cpu(source, f"{query}&format={fmt}", repeats)
+        sharp_data = Path(sharp["out"]).read_bytes()
+        size = Image.open(io.BytesIO(data)).size
+        ref = reference(source, size)
+        row = {
+            "source": name, "query": query, "format": fmt,
+            "ours": {"cpu_ms": cpu, "bytes": len(data), "ssim": animation_ssim(data, ref),
+                     "frames": getattr(Image.open(io.BytesIO(data)), "n_frames", 1)},
+            "sharp": {"cpu_ms": round(sharp["cpu_ms"], 1), "bytes": sharp["bytes"],
+                      "ssim": animation_ssim(sharp_data, ref), "frames": sharp["pages"]},
+        }  # fmt: skip
+        row["cpu_ratio"] = round(cpu / row["sharp"]["cpu_ms"], 3)
+        row["bytes_ratio"] = round(len(data) / sharp["bytes"], 3)
+        rows.append(row)
+        o, t = row["ours"], row["sharp"]
+        print(f"{name:16} {query:7} {fmt:5} {o['cpu_ms']:8.1f} {t['cpu_ms']:9.1f} {row['cpu_ratio']:6.2f} "
+              f"{o['bytes']:9,} {t['bytes']:9,} {row['bytes_ratio']:8.3f} {o['ssim']!s:>10} {t['ssim']!s:>11}")  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -178,10 +361,6 @@ def main() -> None:
         if args.only in (None, "sharp"):
             results["sharp"] = sharp_table(folder, args.quick)
     record.write("animation", results, quick=args.quick)
-
-
-def sharp_table(folder: Path, quick: bool) -> list[dict[str, Any]]:
-    return []
 
 
 if __name__ == "__main__":

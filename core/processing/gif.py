@@ -37,9 +37,17 @@ from core.errors import ImageRefused
 from core.processing.context import Context
 
 LEVELS = 26
-#: RMS error (per channel, 0–255) up to which a frame uses the global palette.
+#: RMS error (per channel, 0–255) up to which a frame uses an existing palette …
 MAX_GLOBAL_ERROR = 4.0
+#: … or up to this factor of that palette's error on the frame it was made for.
+REUSE_ERROR = 1.05
 PALETTE_SAMPLE = 256 * 256  # pixels a palette is computed from, at most
+#: A frame with more distinct colours than this share of its pixels is photo-like: there
+#: rounding saves no bytes and costs quality, and k-means refinement (on a smaller
+#: sample, it is slow) brings the palette much closer to the picture.
+PHOTO_COLOURS = 0.25
+PHOTO_KMEANS = 2
+PHOTO_SAMPLE = 160 * 160
 _ROUND = [round(round(v * (LEVELS - 1) / 255) * 255 / (LEVELS - 1)) for v in range(256)] * 3
 _NONZERO = [0] + [255] * 255
 _OPAQUE = [0] * 128 + [255] * 128
@@ -91,6 +99,8 @@ class GifWriter:
         self.header = b""
         self.palette: Image.Image | None = None  # the global palette, as a P image
         self.global_transparent = 0
+        self.palette_error = 0.0  # its RMS error on the frame it was made for
+        self.local: tuple[Image.Image, float, bytes, int] | None = None  # the last local palette
         self.shown: Image.Image | None = None  # RGB of what is on screen (where opaque)
         self.opaque: Image.Image | None = None  # L: 255 where the screen is opaque
         self.pending: _Frame | None = None
@@ -151,6 +161,7 @@ class GifWriter:
             b"GIF89a" + struct.pack("<HHBBB", width, height, 0xF0 | _table_bits(table), 0, 0) + table
         )
         indices = _map(rgb, palette)
+        self.palette_error = _error(rgb, indices, alpha)
         transparent = None
         if alpha is not None:
             transparent = self.global_transparent
@@ -160,15 +171,29 @@ class GifWriter:
         self.pending = _Frame(indices, (0, 0, width, height), None, transparent, duration)
 
     def _quantise(self, region: Image.Image, mask: Image.Image) -> tuple[Image.Image, bytes | None, int]:
-        """Indices of ``region`` on the global palette if it fits, else on a local one."""
+        """Indices of ``region`` on the global palette, or the last local one, or a new local one.
+
+        A palette is reused while its error on the region stays within ``REUSE_ERROR``
+        of the error it had on the frame it was made for (or below ``MAX_GLOBAL_ERROR``):
+        a photo-like clip keeps one palette per scene, not one per frame.
+        """
         assert self.palette is not None
-        indices = _map(region, self.palette)
-        rms = ImageStat.Stat(ImageChops.difference(region, indices.convert("RGB")), mask).rms
-        if max(rms) <= MAX_GLOBAL_ERROR:
-            return indices, None, self.global_transparent
-        local = _palette(_black_where_transparent(region, mask))
-        table = _table(local)
-        return _map(region, local), table, len(local.getpalette() or []) // 3
+        candidates = [(self.palette, self.palette_error, None, self.global_transparent)]
+        if self.local is not None:
+            candidates.append(self.local)
+        for palette, own_error, table, transparent in candidates:
+            indices = _map(region, palette)
+            if _error(region, indices, mask) <= max(MAX_GLOBAL_ERROR, own_error * REUSE_ERROR):
+                return indices, table, transparent
+        palette = _palette(_black_where_transparent(region, mask))
+        indices = _map(region, palette)
+        self.local = (
+            palette,
+            _error(region, indices, mask),
+            _table(palette),
+            len(palette.getpalette() or []) // 3,
+        )
+        return indices, self.local[2], self.local[3]
 
     def _flush(self) -> None:
         frame, self.pending = self.pending, None
@@ -213,6 +238,11 @@ def _changed(
     return ImageChops.multiply(changed, alpha) if alpha is not None else changed
 
 
+def _error(rgb: Image.Image, indices: Image.Image, mask: Image.Image | None) -> float:
+    """Largest per-channel RMS difference between ``rgb`` and its palette version (where ``mask``)."""
+    return max(ImageStat.Stat(ImageChops.difference(rgb, indices.convert("RGB")), mask).rms)
+
+
 def _black_where_transparent(rgb: Image.Image, mask: Image.Image) -> Image.Image:
     """Transparent pixels' colours say nothing; make them one colour so the palette ignores them."""
     out = Image.new("RGB", rgb.size)
@@ -231,13 +261,23 @@ def _palette(rgb: Image.Image) -> Image.Image:
     if exact is not None:  # few colours (graphics, unscaled GIF frames): kept exactly
         palette.putpalette([v for _count, colour in exact for v in _triple(colour)])
         return palette
-    quantised = sample.point(_ROUND).quantize(255, method=Image.Quantize.MEDIANCUT)
+    pixels = sample.width * sample.height
+    if sample.getcolors(int(pixels * PHOTO_COLOURS)) is None:  # photo-like: every pixel its own colour
+        if pixels > PHOTO_SAMPLE:
+            factor = (pixels / PHOTO_SAMPLE) ** 0.5
+            sample = sample.resize((max(1, int(sample.width / factor)), max(1, int(sample.height / factor))))
+        quantised = sample.quantize(255, method=Image.Quantize.MEDIANCUT, kmeans=PHOTO_KMEANS)
+    else:
+        quantised = sample.point(_ROUND).quantize(255, method=Image.Quantize.MEDIANCUT)
     indices = [index for _count, index in quantised.getcolors(256) or [] if isinstance(index, int)]
     entries = (quantised.getpalette() or [0, 0, 0])[: 3 * (max(indices, default=0) + 1)]
     palette.putpalette(entries)
     # Flat areas (backgrounds, fills) keep their exact colour, not its rounded neighbour.
-    thumb = sample.resize((64, 64), Image.Resampling.NEAREST) if sample.width * sample.height > 4096 else sample
-    dominant = [_triple(c) for n, c in thumb.getcolors(4096) or [] if n * 50 >= thumb.width * thumb.height]
+    thumb = (
+        sample.resize((64, 64), Image.Resampling.NEAREST) if sample.width * sample.height > 4096 else sample
+    )
+    area = thumb.width * thumb.height
+    dominant = [_triple(c) for n, c in thumb.getcolors(4096) or [] if n * 50 >= area]
     if dominant:
         row = Image.new("RGB", (len(dominant), 1))
         row.putdata(dominant)
