@@ -28,7 +28,8 @@ from core.transform import Transform
 from core.types import OutputFormat
 
 #: Bump when the pipeline's pixels or encoding change for any transform.
-RENDER_VERSION = 1
+#: 2: animations written by the streaming GIF, APNG and WebP writers (core.processing.animation).
+RENDER_VERSION = 2
 DEFAULT_PREFIX = "_derivatives/"
 MAX_KEY_BYTES = 1024
 _NAME_BUDGET = 200  # bytes kept for the derivative's own name under the original's prefix

@@ -109,6 +109,7 @@ def test_apng_default_image_outside_the_animation_keeps_durations_aligned(fmt: s
 @pytest.mark.parametrize("fmt", ["gif", "png", "webp"])
 def test_sprite_on_transparent_background_leaves_no_trail(fmt: str) -> None:
     frames = sprite_frames(8)
+    frames[5] = Image.new("RGBA", frames[5].size)  # the sprite gone for one frame
     source = animation(frames, "PNG", duration=80, loop=0)
     result = render(source, f"format={fmt}")
     shown = list(played(result.data))
@@ -124,7 +125,9 @@ def test_sprite_on_transparent_background_leaves_no_trail(fmt: str) -> None:
 
 def test_gif_scene_change_keeps_each_frames_colours() -> None:
     warm = Image.linear_gradient("L").resize((64, 64)).convert("RGB")
-    warm = Image.merge("RGB", (warm.getchannel(0), Image.new("L", (64, 64), 30), Image.new("L", (64, 64), 10)))
+    warm = Image.merge(
+        "RGB", (warm.getchannel(0), Image.new("L", (64, 64), 30), Image.new("L", (64, 64), 10))
+    )
     cold = Image.merge("RGB", (warm.getchannel(2), warm.getchannel(1), warm.getchannel(0).rotate(90)))
     source = animation([warm, warm.rotate(180), cold, cold.rotate(180)], "PNG", duration=50, loop=0)
     result = render(source, "format=gif")

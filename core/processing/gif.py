@@ -11,14 +11,17 @@ frame, held back until the next one says how it must be disposed. Per frame:
 - a frame that turns shown pixels transparent makes the previous frame
   "restore to background" over a box covering them, and repaints what stays;
 - colours: the first frame's palette becomes the global colour table; a later
-  frame maps onto it when that stays close (``MAX_GLOBAL_ERROR``), else it gets
-  a local table of its own. Each frame is quantised once, without dithering:
-  dither noise defeats both the difference test and LZW.
+  frame maps onto it, or onto the last local palette, while that stays close
+  (``MAX_GLOBAL_ERROR``, ``REUSE_ERROR``), else it gets a local table of its
+  own. Each frame is quantised once, without dithering: dither noise defeats
+  both the difference test and LZW.
 
-The palette is median cut on colours rounded to ``LEVELS`` levels per channel
-(white and black stay exact): fewer near-equal shades in gradients, so longer
-LZW strings. ``benchmarks/bench_animation.py`` measured this against sharp
-(libimagequant) in bytes and SSIM (docs/rendering.md, "Animation").
+A palette is exact for a frame of at most 255 colours, else median cut: on
+graphics after rounding colours to ``LEVELS`` levels per channel (fewer
+near-equal shades in gradients, so longer LZW strings; the dominant flat
+colours are put back exactly), on photo-like frames with k-means passes
+instead. ``benchmarks/bench_animation.py`` measured these choices against
+sharp (libimagequant) in bytes and SSIM (docs/rendering.md, "Animation").
 
 The LZW coding itself is Pillow's: each frame is saved as a one-frame GIF and
 its image data block copied out.
@@ -117,6 +120,7 @@ class GifWriter:
         if self.shown is None or self.opaque is None:
             self._first(rgb, alpha, duration)
             return
+        cleared = None
         if alpha is not None and self.pending is not None:
             cleared = ImageChops.subtract(self.opaque, alpha).getbbox()
             if cleared is not None:  # shown pixels turn transparent: dispose the previous frame
@@ -127,10 +131,11 @@ class GifWriter:
                 self.opaque.paste(0, self.pending.box)
         changed = _changed(rgb, self.shown, self.opaque, alpha)
         box = changed.getbbox()
-        if box is None:
+        if box is None and cleared is None:
             if self.pending is not None:
                 self.pending.duration += duration
             return
+        box = box or (0, 0, 1, 1)  # nothing to paint after the clearing: a transparent pixel
         region, mask = rgb.crop(box), changed.crop(box)
         indices, table, transparent = self._quantise(region, mask)
         indices.paste(transparent, mask=mask.point(_INVERT))
@@ -178,7 +183,9 @@ class GifWriter:
         a photo-like clip keeps one palette per scene, not one per frame.
         """
         assert self.palette is not None
-        candidates = [(self.palette, self.palette_error, None, self.global_transparent)]
+        candidates: list[tuple[Image.Image, float, bytes | None, int]] = [
+            (self.palette, self.palette_error, None, self.global_transparent)
+        ]
         if self.local is not None:
             candidates.append(self.local)
         for palette, own_error, table, transparent in candidates:

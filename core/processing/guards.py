@@ -198,11 +198,14 @@ def _frames(image: Image.Image, source: bytes, limits: Limits) -> int:
 
 #: Source canvases (4 bytes per pixel) a streamed animation render holds at once: the
 #: decoder's frame and the backdrop it composites onto, the working copy, and the
-#: resampler's premultiplied copy (measured: benchmarks/bench_animation.py).
-SOURCE_CANVASES = 4
+#: resampler's premultiplied copy. libwebp's animation decoder keeps two canvases of
+#: its own and hands each frame over as a copy. Measured (benchmarks/bench_animation.py):
+#: about 3.5 for APNG, 4 for GIF, 6.6 for WebP.
+SOURCE_CANVASES: dict[OutputFormat, int] = {"gif": 4, "png": 4, "webp": 7}
 #: Bytes per output pixel held by the shaping steps and the frame writer (the frame, the
-#: writer's canvas of what is shown, its difference masks, the frame held back).
-OUTPUT_BYTES_PER_PIXEL = 24
+#: writer's canvas of what is shown, its difference masks, the frame held back; libwebp's
+#: encoder canvases). Measured: 5 (GIF) to 12 (WebP).
+OUTPUT_BYTES_PER_PIXEL = 16
 
 
 def animation_memory(info: SourceInfo, plan: Plan) -> int:
@@ -213,7 +216,8 @@ def animation_memory(info: SourceInfo, plan: Plan) -> int:
     plus the largest output-side image times what shaping and writing keep.
     """
     resampled = max(plan.size[0] * plan.size[1], plan.output[0] * plan.output[1])
-    return info.width * info.height * 4 * SOURCE_CANVASES + resampled * OUTPUT_BYTES_PER_PIXEL
+    canvases = SOURCE_CANVASES.get(info.format, max(SOURCE_CANVASES.values()))
+    return info.width * info.height * 4 * canvases + resampled * OUTPUT_BYTES_PER_PIXEL
 
 
 def check_animation(info: SourceInfo, plan: Plan, limits: Limits) -> int:
