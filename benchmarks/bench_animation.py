@@ -79,6 +79,7 @@ def crafted(folder: Path, quick: bool) -> list[tuple[str, Path]]:
     specs: list[tuple[str, str, tuple[int, int], int, dict[str, Any]]] = [
         ("gif-1000x1000x200", "GIF", (1000, 1000), 200, {}),
         ("gif-2000x2000x50", "GIF", (2000, 2000), 50, {}),
+        ("gif-2400x2400x30", "GIF", (2400, 2400), 30, {}),
         ("gif-7000x7000x4", "GIF", (7000, 7000), 4, {}),
         ("webp-2000x2000x50", "WEBP", (2000, 2000), 50, {"quality": 80, "method": 0}),
         ("webp-2400x2400x30", "WEBP", (2400, 2400), 30, {"quality": 80, "method": 0}),

@@ -26,7 +26,7 @@ class Limits(BaseModel):
         200_000_000, ge=1, description="most pixels of an animation, over all its frames"
     )
     max_animation_memory: int = Field(
-        160 * 1024 * 1024,
+        192 * 1024 * 1024,
         ge=1,
         description="most memory an animated render may hold at once, in bytes (canvases and output)",
     )
