@@ -187,3 +187,13 @@ def test_animated_output_beyond_its_memory_budget_is_refused() -> None:
     needed = animation_memory(info, make_plan(info, Transform(), LIMITS))
     with pytest.raises(ImageRefused, match="would exceed 1,000 bytes"):
         render(source, "format=gif", limits=Limits(max_animation_memory=needed + 3_000))
+
+
+def test_animation_memory_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.settings import Settings
+
+    monkeypatch.setenv("TACHYON_MAX_ANIMATION_MEMORY", "8388608")
+    limits = Settings().limits()
+    assert limits.max_animation_memory == 8 * 1024 * 1024
+    with pytest.raises(ImageRefused, match="max_animation_memory"):
+        render(flat_gif((1000, 800), 3), "w=900", limits=limits)
