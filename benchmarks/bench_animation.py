@@ -291,11 +291,10 @@ def sharp_renders(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
         json.dump(jobs, spec)
     done = subprocess.run(
-        ["node", str(SHARP / "render.mjs"), "--jobs", spec.name], capture_output=True, text=True, check=True
+        ["node", str(SHARP / "render.mjs"), spec.name], capture_output=True, text=True, check=True
     )
     Path(spec.name).unlink()
-    answer: dict[str, Any] = json.loads(done.stdout)
-    results: list[dict[str, Any]] = answer["results"]
+    results: list[dict[str, Any]] = json.loads(done.stdout)
     return results
 
 
@@ -315,7 +314,8 @@ def sharp_table(folder: Path, quick: bool) -> list[dict[str, Any]]:
     repeats = 3 if quick else 7
     cases = [(n, p, q, fmt) for n, p, q in sharp_sources(folder, quick) for fmt in ("gif", "webp")]
     jobs = [
-        {"input": str(p), "query": q, "format": fmt, "quality": 82, "repeats": repeats,
+        {"input": str(p), "width": int(q.removeprefix("w=")), "format": fmt, "animated": True,
+         "options": {"quality": 82} if fmt == "webp" else {}, "repeats": repeats,
          "out": str(folder / f"sharp-{n}-{fmt}.{fmt}")}
         for n, p, q, fmt in cases
     ]  # fmt: skip
@@ -326,7 +326,7 @@ def sharp_table(folder: Path, quick: bool) -> list[dict[str, Any]]:
     for (name, path, query, fmt), sharp in zip(cases, theirs, strict=True):
         source = path.read_bytes()
         cpu, data = ours_cpu(source, f"{query}&format={fmt}", repeats)
-        sharp_data = Path(sharp["out"]).read_bytes()
+        sharp_data = Path(jobs[len(rows)]["out"]).read_bytes()
         size = Image.open(io.BytesIO(data)).size
         ref = reference(source, size)
         row = {

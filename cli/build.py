@@ -59,3 +59,15 @@ def build_lambda(
         raise click.ClickException(str(error)) from None
     compiled = "with" if built.compiled else "without"
     click.echo(f"{built.path}: {built.size / 1e6:.1f} MB zipped, {built.files} files, {compiled} byte-code")
+    if not built.compiled:
+        from cli.lambda_zip import PYTHON_VERSION, SOURCE_ONLY_EXTRA_S
+
+        cost = SOURCE_ONLY_EXTRA_S
+        click.echo(
+            f"warning: no byte-code: no Python {PYTHON_VERSION} was found to compile with (install "
+            f"python{PYTHON_VERSION} or pass --compile-with). Lambda's code directory is read-only, so every "
+            f"cold start compiles each module it imports: about {cost['hit']:g} s more before the first hit "
+            f"is answered, {cost['render']:g} s more before the first render or enqueue "
+            "(measured by benchmarks/bench_bytecode.py).",
+            err=True,
+        )

@@ -55,9 +55,12 @@ def dev(  # noqa: PLR0917 — one parameter per click option
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)
     # One line per request is ours (edge.local); the edge's own traces only on request.
     logging.getLogger("tachyon.edge").setLevel(logging.INFO if verbose else logging.WARNING)
+    from cli.services import reaching
+
     stack_plan = dev_stack(originals=originals, s3_endpoint=s3_endpoint, bucket=bucket, broker=broker)
     try:
-        run(stack_plan, host, port, start_worker=_start_worker, echo=_echo)
+        with reaching("S3", stack_plan.settings.s3_endpoint or "AWS"):  # seeding the bucket
+            run(stack_plan, host, port, start_worker=_start_worker, echo=_echo)
     except CannotListen as error:
         raise click.ClickException(str(error)) from error
 

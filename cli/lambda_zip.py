@@ -4,8 +4,8 @@ Lambda@Edge takes one zip (at most 50 MB), runs it on x86_64 with Python 3.12,
 and gives it no environment variables. So the zip holds:
 
 - the dependencies the edge imports, installed by pip from manylinux wheels for
-  that platform (``--platform … --only-binary=:all: --target``), pinned to the
-  versions installed here so the zip runs the code the tests ran;
+  that platform (``--platform … --only-binary=:all: --target``), at the versions
+  of ``requirements.lock`` (``cli.lock``), which the tests and images install too;
 - only the ``core`` and ``edge`` modules the handler can reach (found by reading
   their imports), not the worker, the CLI, the local server or the tests;
 - the configuration file as ``core/tachyon.toml``, which ``core.settings`` reads.
@@ -30,6 +30,10 @@ import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from cli.lock import LAMBDA_ENVIRONMENT, LOCK, pins
 
 LAMBDA_LIMIT = 50 * 1024 * 1024
 PYTHON_VERSION = "3.12"
@@ -59,6 +63,9 @@ UNUSED_TOP_LEVEL = ("bin", "prompt_toolkit", "click_repl", "click_didyoumean", "
 SOURCE_ONLY = frozenset({".pyi", ".pyx", ".pxd", ".c", ".h"})
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
+#: Seconds a cold start spends compiling when the zip has no byte-code, before a hit is answered and
+#: before the first render or enqueue (benchmarks/bench_bytecode.py, docs/benchmarks/bytecode.json).
+SOURCE_ONLY_EXTRA_S = {"hit": 0.9, "render": 1.4}
 
 
 class BuildError(Exception):
@@ -75,14 +82,20 @@ class Built:
     compiled: bool
 
 
-def pinned_requirements() -> list[str]:
-    """``REQUIREMENTS`` pinned to the versions installed in this environment, when installed."""
+def pinned_requirements(lock: Path | None = None) -> list[str]:
+    """``REQUIREMENTS`` at the lock's versions for Lambda's Python (the versions the tests ran);
+    without a lock (an installed package, not a checkout), at the versions installed here."""
+    lock = lock or LOCK
+    pinned = pins(lock, LAMBDA_ENVIRONMENT) if lock.is_file() else {}
     out = []
     for name in REQUIREMENTS:
+        bare = name.partition("[")[0]
         try:
-            out.append(f"{name}=={metadata.version(name.partition('[')[0])}")
+            version = pinned.get(canonicalize_name(bare)) or metadata.version(bare)
         except metadata.PackageNotFoundError:
             out.append(name)
+            continue
+        out.append(f"{name}=={version}")
     return out
 
 
@@ -139,6 +152,8 @@ def install(target: Path, *, lambda_platform: bool, python_version: str, extra: 
         for platform in PLATFORMS:
             command += ["--platform", platform]
         command += ["--implementation", "cp", "--python-version", python_version]
+    if LOCK.is_file():  # every transitive dependency at the lock's version too
+        command += ["--constraint", str(LOCK)]
     command += [*pinned_requirements(), *extra]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:

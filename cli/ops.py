@@ -13,9 +13,11 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import click
 
+from cli.services import reaching, safe_url
 from core.args import parse_query
 from core.errors import InvalidArgument
 from core.jobs import BATCH_QUEUE, PURGE_TASK, QUEUES, REPROCESS_TASK, PurgeJob, ReprocessJob
@@ -95,18 +97,36 @@ def reprocess(prefix: str, queries: tuple[str, ...], wait: bool, timeout: float 
         raise click.UsageError("--wait reads progress from Redis: set TACHYON_LOCK_URL (or a Redis broker)")
     run = uuid.uuid4().hex[:12]
     if redis is not None:
-        start_run(redis, run, bucket=settings.bucket, prefix=prefix, queries=normalised)
-    celery.send_task(
-        REPROCESS_TASK,
-        kwargs=ReprocessJob(settings.bucket, prefix, normalised, run).to_kwargs(),
-        queue=BATCH_QUEUE,
-    )
+        with reaching("Redis", settings.effective_lock_url):
+            start_run(redis, run, bucket=settings.bucket, prefix=prefix, queries=normalised)
+    with reaching("broker", settings.broker_url):
+        celery.send_task(
+            REPROCESS_TASK,
+            kwargs=ReprocessJob(settings.bucket, prefix, normalised, run).to_kwargs(),
+            queue=BATCH_QUEUE,
+        )
     click.echo(
         f"batch run {run}: s3://{settings.bucket}/{prefix}* × {len(normalised)} argument set(s) queued on "
         f"'{BATCH_QUEUE}'"
     )
     if wait:
-        sys.exit(_follow(redis, run, timeout))
+        with reaching("broker", settings.broker_url):
+            consumers = _consumers(celery, BATCH_QUEUE)
+        if not consumers:
+            click.echo(
+                f"no worker is consuming the '{BATCH_QUEUE}' queue on {safe_url(settings.broker_url)}: "
+                "the run waits until one starts, e.g. `celery -A worker worker -Q derivatives,batch` "
+                "with the same TACHYON_BROKER_URL and TACHYON_S3_ENDPOINT",
+                err=True,
+            )
+        with reaching("Redis", settings.effective_lock_url):
+            sys.exit(_follow(redis, run, timeout))
+
+
+def _consumers(celery: Any, queue: str, timeout: float = 1.0) -> list[str]:
+    """The workers that answer within ``timeout`` and consume ``queue`` (a Celery broadcast)."""
+    replies = celery.control.inspect(timeout=timeout).active_queues() or {}
+    return sorted(name for name, queues in replies.items() if any(q.get("name") == queue for q in queues))
 
 
 def _follow(redis: Any, run: str, timeout: float | None) -> int:
@@ -165,17 +185,36 @@ def purge(original_key: str, enqueue: bool, **flags: Any) -> None:
     if not settings.bucket:
         raise click.UsageError("no bucket: pass --bucket or set TACHYON_BUCKET")
     key = original_key.lstrip("/")
+    decoded = unquote(key)
     from worker.app import configure
 
     celery = configure(settings)
     if enqueue:
-        celery.send_task(PURGE_TASK, kwargs=PurgeJob(settings.bucket, key).to_kwargs(), queue=BATCH_QUEUE)
+        with reaching("broker", settings.broker_url):
+            celery.send_task(PURGE_TASK, kwargs=PurgeJob(settings.bucket, key).to_kwargs(), queue=BATCH_QUEUE)
         click.echo(f"purge of s3://{settings.bucket}/{key} queued on '{BATCH_QUEUE}'")
+        if decoded != key:
+            click.echo(
+                f"note: '{key}' looks URL-encoded; S3 keys are not (did you mean '{decoded}'?)", err=True
+            )
         return
-    from worker.purge import purge_original
+    from worker.purge import count_derivatives, purge_original
 
-    count = purge_original(settings, settings.bucket, key)
-    click.echo(f"deleted {count} derivative(s) of s3://{settings.bucket}/{key}")
+    where = settings.s3_endpoint or f"AWS ({settings.region})"
+    with reaching("S3", where):
+        count = purge_original(settings, settings.bucket, key)
+        if count:
+            click.echo(f"deleted {count} derivative(s) of s3://{settings.bucket}/{key}")
+            return
+        click.echo(f"no derivatives of s3://{settings.bucket}/{key}: nothing deleted")
+        if decoded != key:
+            others = count_derivatives(settings, settings.bucket, decoded)
+            hint = f"run `tachyon-edge purge '{decoded}'`" if others else "nothing to purge there either"
+            click.echo(
+                f"note: '{key}' looks URL-encoded; S3 keys are not: '{decoded}' has {others} "
+                f"derivative(s) ({hint})",
+                err=True,
+            )
 
 
 @click.command("queue-depth")
@@ -188,7 +227,8 @@ def queue_depth(as_json: bool, **flags: Any) -> None:
     listName=derivatives). SQS: ApproximateNumberOfMessages of the queue.
     """
     settings = _settings(flags)
-    depths = _depths(settings)
+    with reaching("broker", settings.broker_url):
+        depths = _depths(settings)
     if as_json:
         click.echo(json.dumps(depths))
         return
@@ -214,19 +254,22 @@ def _depths(settings: Settings) -> dict[str, int]:
         return depths
     if url.startswith("sqs://"):
         import boto3
+        from botocore.config import Config
 
         from worker.app import configure
 
         options = configure(settings).conf.broker_transport_options or {}
-        sqs = boto3.client("sqs", region_name=options.get("region", settings.region))
+        config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
+        sqs = boto3.client("sqs", region_name=options.get("region", settings.region), config=config)
         depths = {}
         for name in QUEUES:
-            queue_url = sqs.get_queue_url(QueueName=f"{options.get('queue_name_prefix', '')}{name}")[
-                "QueueUrl"
-            ]
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]
+            with reaching(f"SQS (queue '{name}')", sqs.meta.endpoint_url):
+                queue_url = sqs.get_queue_url(QueueName=f"{options.get('queue_name_prefix', '')}{name}")[
+                    "QueueUrl"
+                ]
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+                )["Attributes"]
             depths[name] = int(attributes["ApproximateNumberOfMessages"])
         return depths
     if url.startswith("memory://"):
@@ -252,7 +295,7 @@ def worker_health(node: str | None, timeout: float, **flags: Any) -> None:
     try:
         replies = celery.control.ping(destination=[name], timeout=timeout)
     except Exception as error:
-        click.echo(f"unhealthy: broker unreachable: {error}", err=True)
+        click.echo(f"unhealthy: broker unreachable at {safe_url(settings.broker_url)}: {error}", err=True)
         sys.exit(1)
     if any(name in reply for reply in replies or []):
         click.echo(f"{name}: ok")

@@ -4,7 +4,8 @@ The output format and key follow the same rules as the edge: the source format
 is the one the key's extension names (``--key``, default the file's name), the
 bytes are what decode, and ``--accept`` plays the viewer's Accept header. One
 JSON line describes the result, so scripts can use it. Bad arguments or a
-refused image exit with status 2 and a one-line reason, never a traceback.
+refused image exit with status 2 and a one-line reason, never a traceback; so
+do arguments with no transform in them, which the service passes through.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from core.args import parse_query
 from core.errors import TachyonError
-from core.formats import format_of_path, output_format
-from core.keys import derivative_key
+from core.formats import format_of_path
+from core.keys import name_derivative
 from core.settings import get_settings
-from core.transform import Transform
 
 EXIT_REFUSED = 2
 
@@ -49,15 +50,21 @@ def render(src: Path, query: str, original_key: str | None, output: Path | None,
     except OSError as error:
         _fail(f"cannot read {src}: {error.strerror or error}")
     try:
-        transform = parse_query(query.lstrip("?"), limits) or Transform()
+        transform = parse_query(query.lstrip("?"), limits)
+        if transform is None:
+            _fail(
+                f"no transform argument in --args {query!r}: the service passes such a URL through and "
+                "serves the original unchanged, so there is nothing to render (e.g. --args 'w=300')"
+            )
         info = probe(source, limits)
         named = format_of_path(key) or info.format
-        fmt = output_format(transform, named, animated=info.animated, accept=accept)
-        target = derivative_key(key, transform, fmt, settings.derivative_prefix)
-        rendered = render_transform(source, transform, fmt, limits)
+        target = name_derivative(
+            key, transform, named, animated=info.animated, accept=accept, prefix=settings.derivative_prefix
+        )
+        rendered = render_transform(source, transform, target.format, limits)
     except TachyonError as error:
         _fail(error.reason)
-    path = output or Path(target.rsplit("/", 1)[-1])
+    path = output or Path(target.key.rsplit("/", 1)[-1])
     try:
         path.write_bytes(rendered.data)
     except OSError as error:
@@ -67,11 +74,11 @@ def render(src: Path, query: str, original_key: str | None, output: Path | None,
         "width": rendered.width,
         "height": rendered.height,
         "bytes": len(rendered.data),
-        "key": target,
+        "key": target.key,
     }
     click.echo(json.dumps(line))
 
 
-def _fail(reason: str) -> None:
+def _fail(reason: str) -> NoReturn:
     click.echo(f"tachyon-edge render: {reason}", err=True)
     sys.exit(EXIT_REFUSED)

@@ -15,6 +15,7 @@ CSS_COLOURS: dict[str, str] = {
     "beige": "#f5f5dc",
     "bisque": "#ffe4c4",
     "black": "#000000",
+    "transparent": "#00000000",
     "blanchedalmond": "#ffebcd",
     "blue": "#0000ff",
     "blueviolet": "#8a2be2",

@@ -7,6 +7,11 @@ of a failed worker job. Nothing else may leave the core for any input.
 
 from __future__ import annotations
 
+import re
+
+#: An object's default repr (``<_io.BytesIO object at 0x7f…>``), or any other address.
+_ADDRESS = re.compile(r"\s*<[^<>]*\bat 0x[0-9a-fA-F]+>|0x[0-9a-fA-F]{8,}")
+
 
 class TachyonError(Exception):
     """A request we refuse, with a human-readable reason."""
@@ -30,3 +35,15 @@ class ImageRefused(TachyonError):
     The edge answers these with the original as a fallback; the worker records
     the reason and stops retrying.
     """
+
+
+def error_text(error: BaseException, limit: int = 160) -> str:
+    """A library error as a refusal reason quotes it: its first line, short, the same on every run.
+
+    Reasons are logged, recorded and compared, so what differs between
+    processes (an object's address in a repr, as in Pillow's "cannot identify
+    image file <_io.BytesIO object at 0x…>") is removed.
+    """
+    text = (str(error).splitlines() or [""])[0]
+    text = _ADDRESS.sub("", text).strip() or type(error).__name__
+    return text[:limit]

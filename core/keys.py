@@ -5,7 +5,7 @@ format and its key); the edge (hit and miss), the worker and the CLI all call it
 Layout, readable in the bucket::
 
     {prefix}{original key}/{tokens}.r{RENDER_VERSION}.{ext}
-    _derivatives/uploads/2018/02/photo.jpg/resize150x150_q82.r1.jpg
+    _derivatives/uploads/2018/02/photo.jpg/resize150x150_q82.r3.jpg
 
 All derivatives of one original share ``original_prefix(original)``, so a purge
 is one prefix listing. ``Transform`` is canonical (``core.args``), so equal
@@ -24,12 +24,16 @@ import hashlib
 from dataclasses import dataclass
 
 from core.formats import EXTENSION, output_format
-from core.transform import Transform
+from core.transform import BLACK, Transform
 from core.types import OutputFormat
 
-#: Bump when the pipeline's pixels or encoding change for any transform.
-#: 2: animations written by the streaming GIF, APNG and WebP writers (core.processing.animation).
-RENDER_VERSION = 2
+#: Bump when the pipeline's pixels or encoding change for any transform. One global
+#: number, since a key is named before the original is read: a change that depends on
+#: the original (its EXIF orientation, its palette) can only be told apart by all keys.
+#: 2: WordPress's fit/w/h/lb sizes, EXIF orientation with DCT scaling, lb alpha, exact
+#: palette PNGs, the crop strategies, MPO as a still (docs/rendering.md, "Render versions").
+#: 3: animations written by the streaming GIF, APNG and WebP writers (core.processing.animation).
+RENDER_VERSION = 3
 DEFAULT_PREFIX = "_derivatives/"
 MAX_KEY_BYTES = 1024
 _NAME_BUDGET = 200  # bytes kept for the derivative's own name under the original's prefix
@@ -52,8 +56,9 @@ def tokens(transform: Transform, fmt: str) -> list[str]:
         out += [f"w{t.width}"] if t.width else []
         out += [f"h{t.height}"] if t.height else []
         out += ["cover"] if t.crop else []
-    if t.mode == "lb" and t.background != (0, 0, 0):
-        out.append("bg{:02x}{:02x}{:02x}".format(*t.background))
+    if t.mode == "lb" and t.background != BLACK:
+        *rgb, alpha = t.background
+        out.append("bg" + "".join(f"{v:02x}" for v in rgb) + (f"{alpha:02x}" if alpha < 255 else ""))
     if t.crop_strategy is not None:
         out.append(f"auto-{t.crop_strategy}")
     elif t.gravity != "center":

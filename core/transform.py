@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.types import Gravity, Mode, OutputFormat, Strategy, Strip
+from core.types import Colour, Gravity, Mode, OutputFormat, Strategy, Strip
 
 DEFAULT_QUALITY = 82
+BLACK: Colour = (0, 0, 0, 255)  # the letterbox default, as Tachyon (Photon's behaviour)
 
 
 def round_half_up(value: float) -> int:
@@ -49,7 +50,7 @@ class Transform:
     height: int | None = None  # h, or the H of resize/fit/lb
     crop: bool = False  # w+h with crop=1: fill exactly, cropping
     region: Region | None = None
-    background: tuple[int, int, int] = (0, 0, 0)  # lb only
+    background: Colour = BLACK  # lb only: RGBA, opaque unless the URL gave an alpha
     gravity: Gravity = "center"  # resize and crop=1 only
     crop_strategy: Strategy | None = None  # resize and crop=1 only
     quality: int = DEFAULT_QUALITY  # effective: explicit, or lowered by zoom

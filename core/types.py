@@ -21,6 +21,8 @@ Strip = Literal["all", "info", "color"]
 #: The one sizing rule of a transform: ``resize``, ``fit``, ``lb`` or ``w``/``h``.
 Mode = Literal["resize", "fit", "lb", "wh"]
 
+#: An sRGB colour with alpha, 0–255 each (``background``).
+Colour = tuple[int, int, int, int]
 #: Width × height in pixels.
 Size = tuple[int, int]
 #: A box (x0, y0, x1, y1) in source pixels, sub-pixel precise.

@@ -11,16 +11,20 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first (pinned by the lock), so code changes do not reinstall them.
-COPY docker/constraints.txt docker/constraints.txt
-RUN pip install --requirement docker/constraints.txt
+# Dependencies first, at the versions of requirements.lock (the tests' and the Lambda zip's too),
+# from the project's metadata alone, so code changes do not reinstall them. Both images install the
+# same layer (metrics and Flower included), so the second builds from the first one's cache.
+COPY pyproject.toml README.md requirements.lock ./
+RUN mkdir core edge worker cli \
+    && pip install --constraint requirements.lock ".[metrics,flower]" \
+    && pip uninstall --yes tachyon-edge \
+    && rmdir core edge worker cli
 
-COPY pyproject.toml README.md ./
 COPY core core
 COPY edge edge
 COPY worker worker
 COPY cli cli
-RUN pip install --no-deps --constraint docker/constraints.txt ".[metrics]" \
+RUN pip install --no-deps --constraint requirements.lock ".[metrics]" \
     && pip check
 
 RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent tachyon

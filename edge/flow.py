@@ -187,7 +187,9 @@ class Edge:
                     trace.set(outcome="hit", key=candidate.key)
                     rewritten = _mark(events.rewrite_to_key(ask.request, candidate.key), "hit")
                     return Lookup(original, rewritten)
-            trace.set(key=named[0].key, stale=any(head is not None for head in derived))
+            # Until the bytes are read, a GIF's derivative may be either (static PNG, animated GIF).
+            keys = {"key": named[0].key} if len(named) == 1 else {"keys": [d.key for d in named]}
+            trace.set(**keys, stale=any(head is not None for head in derived))
         return Lookup(original, None)
 
     async def _render_here(self, ask: Ask) -> Decision | Request:
@@ -210,9 +212,12 @@ class Edge:
         with trace.step("probe"):
             info = await asyncio.to_thread(probe, data, self.limits)
         decision = by_image(info, ask.transform, self.settings, self.limits)
-        if decision.action != "render":
-            return decision
+        if decision.action == "original":
+            return _pass(ask.request, trace, decision.reason)
         target = ask.name(animated=info.animated, prefix=self.settings.derivative_prefix)
+        if decision.action != "render":
+            trace.set(key=target.key)  # the key the worker writes (an animated GIF's is a .gif)
+            return decision
         await self._render(ask, target, data, head.etag)
         trace.set(outcome="rendered", key=target.key, reason=decision.reason)
         return _mark(events.rewrite_to_key(ask.request, target.key), "rendered")

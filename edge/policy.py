@@ -13,13 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from core.errors import ImageRefused
+
 if TYPE_CHECKING:
     from core.limits import Limits
     from core.processing import SourceInfo
     from core.settings import Settings
     from core.transform import Transform
 
-Action = Literal["render", "queue", "refuse"]
+#: ``original``: the derivative would be the original or larger than the output limit
+#: allows (WordPress's srcset asks ``w=<full width>``): serve the original as it is.
+Action = Literal["render", "queue", "refuse", "original"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +47,14 @@ def by_size(content_length: int | None, settings: Settings) -> Decision | None:
 
 def by_image(info: SourceInfo, transform: Transform, settings: Settings, limits: Limits) -> Decision:
     """Decide from the original's header (``probe``), before decoding it."""
-    from core.processing import decode_pixels
+    from core.processing import OutputTooLarge, decode_pixels, make_plan
 
+    try:
+        make_plan(info, transform, limits)
+    except OutputTooLarge as too_large:
+        return Decision("original", too_large.args[0])
+    except ImageRefused:
+        pass  # refused again by the render, which names the reason
     if info.animated:
         return Decision("queue", f"animated ({info.frames} frames)")
     if info.bytes > settings.sync_max_bytes:

@@ -13,6 +13,7 @@ import glob
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -151,3 +152,37 @@ print(json.dumps(dict(out, paths=sys.path)))
     assert (
         out["response"]["headers"]["cache-control"][0]["value"] == "public, max-age=7"
     )  # the bundled config
+
+
+def test_a_zip_without_byte_code_says_so_and_what_it_costs(tmp_path: Path) -> None:
+    """With no Python 3.12 on PATH (and this interpreter another version), nothing can compile."""
+    if sys.version_info[:2] == (3, 12):
+        pytest.skip("this interpreter is Python 3.12: it always compiles")
+    path = os.pathsep.join(
+        d for d in os.environ.get("PATH", "").split(os.pathsep) if not (Path(d) / "python3.12").exists()
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "from cli import main; main()", "build-lambda", "-o", str(tmp_path / "e.zip")],
+        capture_output=True, text=True, timeout=600, check=False, env={**os.environ, "PATH": path},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "without byte-code" in done.stdout
+    (warning,) = [line for line in done.stderr.splitlines() if line.startswith("warning: no byte-code")]
+    assert "--compile-with" in warning
+    assert re.search(r"about \d+(\.\d+)? s more before the first hit", warning), warning
+    with zipfile.ZipFile(tmp_path / "e.zip") as archive:
+        assert not any(name.endswith(".pyc") for name in archive.namelist())
+
+
+def test_the_zip_holds_the_versions_the_tests_run(package: dict[str, Any]) -> None:
+    """Every distribution in the zip is at the version installed here (both come from the lock)."""
+    from importlib import metadata
+
+    folder: Path = package["folder"]
+    bundled = {}
+    for info in folder.glob("*.dist-info"):
+        name, _, version = info.name.removesuffix(".dist-info").rpartition("-")
+        bundled[name.lower().replace("_", "-")] = version
+    assert {"pillow", "botocore", "celery", "kombu", "pydantic", "redis"} <= set(bundled)
+    for name, version in bundled.items():
+        assert metadata.version(name) == version, name

@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"
 DOCKERFILES = {"worker": ROOT / "docker/worker.Dockerfile", "edge": ROOT / "docker/edge.Dockerfile"}
-CONSTRAINTS = ROOT / "docker/constraints.txt"
+LOCK = ROOT / "requirements.lock"
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
@@ -156,7 +156,7 @@ def test_dockerfile_base_user_and_copies(image: str) -> None:
             for source in sources:
                 assert (ROOT / source).exists(), f"COPY source {source} is missing"
     installs = " ".join(args for name, args in steps if name == "RUN" and "pip install" in args)
-    assert "docker/constraints.txt" in installs, "dependencies must be installed from the lock"
+    assert "--constraint requirements.lock" in installs, "dependencies must be installed from the lock"
 
 
 def test_worker_image_runs_the_celery_worker_and_checks_its_health() -> None:
@@ -181,14 +181,11 @@ def test_edge_image_serves_the_local_cloudfront_with_a_health_url() -> None:
 
 
 def test_lock_pins_every_runtime_dependency() -> None:
+    from cli.lock import LAMBDA_ENVIRONMENT, pins
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pins = {}
-    for line in CONSTRAINTS.read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            assert version, f"unpinned line in the lock: {line}"
-            pins[name.lower().replace("_", "-")] = version
+    locked = pins(LOCK, LAMBDA_ENVIRONMENT)  # the images run CPython 3.12 on Linux
     wanted = [*project["dependencies"], *project["optional-dependencies"]["metrics"], "flower"]
     for requirement in wanted:
         name = re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
-        assert name in pins, f"{name} is a runtime dependency but not pinned in docker/constraints.txt"
+        assert name in locked, f"{name} is a runtime dependency but not pinned in requirements.lock"

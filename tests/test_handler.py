@@ -238,6 +238,40 @@ def test_explicit_format_and_auto_format(
     assert stored(s3_client, bucket, webp["uri"])[0].format == "WEBP"
 
 
+def test_srcset_full_width_above_the_output_limit_serves_the_original(
+    settings: Settings, bucket: str, s3_client: Any, fixtures: Path
+) -> None:
+    # WordPress's srcset names the full size as its largest entry (w=<full width>); on an
+    # original wider than the output limit that is the original itself, not a 400.
+    upload(s3_client, bucket, "big.jpg", fixtures / "hdr.jpg")  # 899×446
+    narrow = settings.model_copy(update={"max_output_side": 800})
+    full, wider, smaller = run(
+        narrow,
+        origin_request(bucket, "/big.jpg", "w=899"),
+        origin_request(bucket, "/big.jpg", "w=1200"),
+        origin_request(bucket, "/big.jpg", "w=400"),
+    )
+    for served in (full, wider):
+        assert (served["uri"], served["querystring"]) == ("/big.jpg", "")
+        assert header(served, "x-tachyon-outcome") == "passthrough"  # the original's own caching
+    assert header(smaller, "x-tachyon-outcome") == "rendered"
+    assert stored(s3_client, bucket, smaller["uri"])[0].size == (400, 198)
+    assert len(keys(s3_client, bucket)) == 2  # the original and the one real derivative
+    (response,) = run(narrow, origin_response(full, Cache_Control="max-age=86400"), trigger="origin_response")
+    assert header(response, "cache-control") == "max-age=86400"  # not the short fallback lifetime
+
+
+def test_multi_picture_jpeg_renders_at_the_edge(settings: Settings, bucket: str, s3_client: Any) -> None:
+    photo, second = Image.new("RGB", (800, 600), "red"), Image.new("RGB", (800, 600), "blue")
+    body = io.BytesIO()
+    photo.save(body, "MPO", save_all=True, append_images=[second])
+    s3_client.put_object(Bucket=bucket, Key="phone.jpg", Body=body.getvalue())
+    (result,) = run(settings, origin_request(bucket, "/phone.jpg", "w=200&webp=1"))
+    assert header(result, "x-tachyon-outcome") == "rendered"  # a still photo: not queued
+    image, _ = stored(s3_client, bucket, result["uri"])
+    assert (image.format, image.size, getattr(image, "n_frames", 1)) == ("WEBP", (200, 150), 1)
+
+
 # failures of ours -------------------------------------------------------------------
 
 

@@ -34,7 +34,7 @@ requests = st.fixed_dictionaries(
         "h": sizes,
         "crop": st.sampled_from(["1", "true", "10,10,50,50", "0px,5px,100px,80px"]),
         "sizing": st.tuples(st.sampled_from(["resize", "fit", "lb"]), sizes, sizes),
-        "background": st.sampled_from(["#fff", "red", "#00ff00"]),
+        "background": st.sampled_from(["#fff", "red", "#00ff00", "#00ff0080", "transparent"]),
         "gravity": st.sampled_from(["north", "southeast", "center"]),
         "crop_strategy": st.sampled_from(["entropy", "attention"]),
         "zoom": st.sampled_from(["0.5", "1", "1.5", "2"]),
@@ -180,6 +180,19 @@ def test_key_is_readable_and_versioned() -> None:
     key = derivative_key(ORIGINAL, transform, "jpeg")
     assert key == f"_derivatives/{ORIGINAL}/resize150x150_q82.r{RENDER_VERSION}.jpg"
     assert key.startswith(original_prefix(ORIGINAL))
+
+
+def test_background_alpha_is_in_the_key_only_when_not_opaque() -> None:
+    def key(value: str) -> str:
+        return derivative_key(
+            ORIGINAL, parse_query(f"lb=10,10&background={value}", LIMITS) or Transform(), "png"
+        )
+
+    names = {value: key(value) for value in ("red", "%23ff0000ff", "%23ff000080", "transparent", "black")}
+    assert "_bgff0000.r" in names["red"] and names["red"] == names["%23ff0000ff"]
+    assert "_bgff000080.r" in names["%23ff000080"]
+    assert "_bg00000000.r" in names["transparent"]
+    assert "_bg" not in names["black"]
 
 
 def test_quality_is_not_part_of_lossless_keys() -> None:

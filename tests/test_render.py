@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageChops, ImageCms, ImageOps, ImageStat
 
 from core.args import parse_query
 from core.errors import ImageRefused
@@ -231,6 +232,34 @@ def test_gravity_and_letterbox_background() -> None:
     assert near(boxed.getpixel((150, 10)), (255, 0, 0))
 
 
+def logo() -> bytes:
+    """A transparent logo: a green disc-ish square in the middle, fully transparent around it."""
+    image = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
+    image.paste((0, 160, 0, 255), (70, 20, 130, 80))
+    image.paste((0, 160, 0, 128), (130, 20, 150, 80))  # a half-transparent edge
+    return encode(image, "PNG")
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp", "avif"])
+def test_letterbox_keeps_the_images_alpha_and_bars_take_the_background(fmt: str) -> None:
+    out = decoded(render(logo(), f"lb=200,200&format={fmt}").data).convert("RGBA")
+    assert out.size == (200, 200)
+    assert rgb(out.getpixel((100, 10)))[3] == 255 and near(out.getpixel((100, 10)), (0, 0, 0, 255))  # bar
+    assert rgb(out.getpixel((20, 100)))[3] < 10  # the logo's transparent part stays transparent
+    assert near(out.getpixel((100, 100)), (0, 160, 0, 255))
+    assert abs(rgb(out.getpixel((140, 100)))[3] - 128) < 20  # partial alpha kept
+    tinted = decoded(render(logo(), f"lb=200,200&background=%23ff000080&format={fmt}").data).convert("RGBA")
+    assert near(tinted.getpixel((100, 10)), (255, 0, 0, 128), 12)  # a bar with alpha: #rrggbbaa
+    clear = decoded(render(logo(), f"lb=200,200&background=transparent&format={fmt}").data).convert("RGBA")
+    assert rgb(clear.getpixel((100, 10)))[3] < 10
+
+
+def test_letterbox_of_an_opaque_photo_stays_opaque() -> None:
+    out = decoded(render(encode(photo(200, 100), "PNG"), "lb=200,200&background=white").data)
+    assert out.mode == "RGB"
+    assert near(out.getpixel((100, 10)), (255, 255, 255))
+
+
 def test_flip_flop_negative_grayscale() -> None:
     source = encode(halves((200, 100), "red", "blue"), "PNG")
     flopped = decoded(render(source, "flop=1").data).convert("RGB")
@@ -321,6 +350,27 @@ def test_animated_to_static_format_keeps_first_frame(fixtures: Path) -> None:
     assert decoded(result.data).size == (100, 100)
 
 
+def mpo(size: tuple[int, int] = (1200, 800)) -> bytes:
+    """A multi-picture JPEG as cameras and phones write it: the photo, then a second picture."""
+    out = io.BytesIO()
+    first = halves(size, "red", "blue")
+    first.save(out, "MPO", save_all=True, append_images=[Image.new("RGB", size, "green")], quality=90)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["webp", "png", "gif", "jpeg"])
+def test_multi_picture_jpeg_is_a_still_photo(fmt: str) -> None:
+    source = mpo()
+    assert probe(source, LIMITS).frames == 1
+    result = render(source, f"w=300&format={fmt}")
+    out = decoded(result.data)
+    assert result.frames == getattr(out, "n_frames", 1) == 1  # no flashing to the second picture
+    assert out.size == (300, 200)
+    assert near(out.convert("RGB").getpixel((10, 100)), (255, 0, 0))  # the first picture
+    small = parse_query("w=300", LIMITS) or Transform()
+    assert decode_pixels(probe(source, LIMITS), small, LIMITS) == 600 * 400  # DCT-scaled like a JPEG
+
+
 def test_static_gif_becomes_png() -> None:
     source = encode(photo(100, 50).convert("P"), "GIF")
     result = render(source, "w=50")
@@ -363,6 +413,35 @@ def test_unscaled_palette_png_stays_pixel_identical() -> None:
     assert out.convert("RGBA").getchannel("A").tobytes() == original.getchannel("A").tobytes()
 
 
+def partially_transparent_palette_png() -> bytes:
+    """An 8-bit palette PNG whose tRNS gives many entries partial alpha (anti-aliased icons)."""
+    image = photo(160, 120).quantize(200)
+    alphas = bytes((i * 37) % 256 for i in range(200))
+    return encode(image, "PNG", transparency=alphas)
+
+
+@pytest.mark.parametrize(
+    ("query", "same"),
+    [
+        ("strip=all", lambda im: im),
+        ("w=600", lambda im: im),  # at or above its size: not resized
+        ("flop=1", lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
+        ("rotate=90", lambda im: im.transpose(Image.Transpose.ROTATE_270)),
+        ("crop=10px,10px,100px,100px", lambda im: im.crop((10, 10, 110, 110))),
+    ],
+)
+@pytest.mark.parametrize("name", ["partial", "Website.png"])
+def test_palette_png_not_resized_stays_pixel_exact(
+    fixtures: Path, name: str, query: str, same: Callable[[Image.Image], Image.Image]
+) -> None:
+    source = partially_transparent_palette_png() if name == "partial" else (fixtures / name).read_bytes()
+    result = render(source, query)
+    out = decoded(result.data)
+    expected = same(decoded(source).convert("RGBA"))
+    assert out.mode == "P" and out.size == expected.size
+    assert out.convert("RGBA").tobytes() == expected.tobytes()  # colours and alpha, every pixel
+
+
 def test_dct_scaled_decode_keeps_edges_in_place() -> None:
     # 899 px at 1/2 decodes to 450 px covering 900: mapping by the size ratio would move
     # this edge by a quarter of an output pixel; the output must match a full-size resize.
@@ -376,3 +455,41 @@ def test_dct_scaled_decode_keeps_edges_in_place() -> None:
     reference = decoded(source).convert("L").resize((300, 149), Image.Resampling.LANCZOS)
     worst = max(abs(out.getpixel((x, 70)) - reference.getpixel((x, 70))) for x in range(300))  # type: ignore[operator]
     assert worst <= 8
+
+
+ORIENTED = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTED))
+def test_exif_orientation_and_dct_scaling_compose_exactly(orientation: int) -> None:
+    # 899×447 at 1/2 decodes to 450×224 covering 900×448: once orientation flips an axis,
+    # the padding comes first, so the picture starts half a decoded pixel in. The render of
+    # a rotated original must be the render of the unrotated one, turned the same way (to a
+    # level: a swap of axes changes the order of the resampling passes).
+    rnd = random.Random(orientation)
+    stored = Image.frombytes("L", (899, 447), rnd.randbytes(899 * 447)).convert("RGB")
+    stored.paste((255, 255, 255), (0, 0, 40, 447))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    source = encode(stored, "JPEG", quality=95, exif=exif.tobytes())
+    plain = encode(stored, "JPEG", quality=95)
+    transform = parse_query("fit=300,300", LIMITS)
+    assert transform is not None
+    assert decode_pixels(probe(source, LIMITS), transform, LIMITS) == 450 * 224  # the DCT shortcut
+    out = decoded(render_transform(source, transform, "png", LIMITS).data).convert("L")
+    turned = decoded(render_transform(plain, transform, "png", LIMITS).data).convert("L")
+    turned = turned.transpose(ORIENTED[orientation])
+    _low, high = ImageChops.difference(out, turned).getextrema()
+    assert isinstance(high, int) and high <= (0 if orientation in (2, 3, 4) else 2)  # shifted: 37-71
+    # and it is as close to a full-size resize as the unrotated render is (shifted: 2-3× worse)
+    upright = ImageOps.exif_transpose(decoded(source)).convert("L")
+    reference = upright.resize(out.size, Image.Resampling.LANCZOS)
+    unrotated = decoded(render_transform(plain, transform, "png", LIMITS).data).convert("L")
+    baseline = decoded(plain).convert("L").resize(unrotated.size, Image.Resampling.LANCZOS)
+    error = ImageStat.Stat(ImageChops.difference(out, reference)).mean[0]
+    plain_error = ImageStat.Stat(ImageChops.difference(unrotated, baseline)).mean[0]
+    assert error <= plain_error * 1.1

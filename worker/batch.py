@@ -19,6 +19,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from kombu.entity import Queue
 from kombu.exceptions import OperationalError
 
+from core.errors import error_text
 from core.formats import format_of_path
 from core.jobs import BATCH_QUEUE, BATCH_RENDER_TASK, REPROCESS_TASK, BatchRenderJob, ReprocessJob
 from worker.app import app, current_settings
@@ -181,7 +182,7 @@ class _BatchTask(Task):  # type: ignore[misc]
             log.error("batch listing failed: %r", exc)
             return
         job = BatchRenderJob.from_kwargs(kwargs)
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = f"{type(exc).__name__}: {error_text(exc)}"
         results = [Result(q, "failed", reason=reason) for q in job.queries]
         record(lock_client(current_settings()), job.run, job.original_key, results)
 

@@ -42,6 +42,12 @@ def purge_original(settings: Settings, bucket: str, original_key: str) -> int:
     return count
 
 
+def count_derivatives(settings: Settings, bucket: str, original_key: str) -> int:
+    """How many derivatives of ``original_key`` are stored (nothing is deleted)."""
+    prefix = original_prefix(original_key, settings.derivative_prefix)
+    return sum(len(page) for page in list_pages(s3_client(settings), bucket, prefix))
+
+
 def originals_in_event(event: Mapping[str, Any], derivative_prefix: str) -> list[tuple[str, str]]:
     """(bucket, original key) of every ObjectCreated/ObjectRemoved record on an original image."""
     found: list[tuple[str, str]] = []

@@ -22,6 +22,7 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
+from core.errors import error_text
 from core.jobs import RENDER_TASK, RenderJob, attempts_key, failed_key, failure_record, pending_key
 from worker.app import app, current_settings
 from worker.render import Result, render_original
@@ -86,7 +87,7 @@ class RenderTask(Task):  # type: ignore[misc]
             finish(job, None)  # a later miss may try again
         else:
             log.error("render %s?%s failed: %r", job.original_key, job.query, exc)
-            finish(job, f"render error: {type(exc).__name__}: {exc}")
+            finish(job, f"render error: {type(exc).__name__}: {error_text(exc)}")
 
 
 @app.task(  # type: ignore[untyped-decorator]

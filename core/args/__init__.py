@@ -16,7 +16,7 @@ from core.args.crop import read_anchor, read_crop
 from core.args.flags import read_flags
 from core.args.sizing import MAX_ZOOM, read_sizing, zoom_quality
 from core.limits import Limits
-from core.transform import Transform
+from core.transform import BLACK, Transform
 
 #: Every argument name we understand; anything else is ignored.
 KNOWN = frozenset(
@@ -62,7 +62,7 @@ def build(args: dict[str, str], limits: Limits) -> Transform:
         height=sizing.height,
         crop=fill,
         region=crop.region,
-        background=flags.background if sizing.mode == "lb" else (0, 0, 0),
+        background=flags.background if sizing.mode == "lb" else BLACK,
         gravity=anchor.gravity,
         crop_strategy=anchor.strategy,
         quality=flags.quality,

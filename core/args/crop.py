@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from core.args.values import FALSE, NUMBER, TRUE, choice
+from core.args.values import FALSE, NUMBER, TRUE, choice, shown, too_long
 from core.errors import InvalidArgument
 from core.transform import Length, Region
 from core.types import Gravity, Strategy
@@ -55,22 +54,38 @@ def read_anchor(args: dict[str, str], covers: bool) -> Anchor:
     return Anchor(gravity if strategy is None else "center", strategy)
 
 
+_PARTS = ("x", "y", "width", "height")
+
+
 def _region(value: str) -> Region:
     parts = [p.strip().lower() for p in value.split(",")]
-    reason = (
-        "must be 1, true, or a region 'x,y,w,h' in percent or with px "
-        f"(e.g. 10,10,80,80 or 0px,0px,300px,200px), got {value!r}."
-    )
     if len(parts) != 4:
-        raise InvalidArgument("crop", reason)
+        raise InvalidArgument(
+            "crop",
+            "must be 1, true, or a region 'x,y,w,h' in percent or with px "
+            f"(e.g. 10,10,80,80 or 0px,0px,300px,200px), got {shown(value)}.",
+        )
     lengths: list[Length] = []
     for i, part in enumerate(parts):
         pixels = part.endswith("px")
         number = part[:-2] if pixels else part
+        what = f"the region's {_PARTS[i]}"
         if not NUMBER.match(number):
-            raise InvalidArgument("crop", reason)
+            raise InvalidArgument(
+                "crop", f"must be numbers 'x,y,w,h' in percent or with px; {what} is {shown(part)}."
+            )
+        if too_long(number):
+            raise InvalidArgument(
+                "crop", f"must be a region within the image; {what} {shown(part)} is far too large."
+            )
         amount = float(number)
-        if not math.isfinite(amount) or (not pixels and amount > 100) or (i >= 2 and amount <= 0):
-            raise InvalidArgument("crop", reason)
+        if not pixels and amount > 100:
+            raise InvalidArgument(
+                "crop",
+                f"must be in percent from 0 to 100 (or pixels with px); {what} is {shown(part)} "
+                f"— for pixels write {shown(part + 'px')}.",
+            )
+        if i >= 2 and amount <= 0:
+            raise InvalidArgument("crop", f"must have a width and height above 0; {what} is {shown(part)}.")
         lengths.append(Length(round(amount, 4), pixels))
     return (lengths[0], lengths[1], lengths[2], lengths[3])

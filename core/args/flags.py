@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.args.values import boolean, choice, colour, whole
+from core.args.values import boolean, choice, colour, shown, whole
 from core.errors import InvalidArgument
-from core.types import OutputFormat, Strip
+from core.transform import BLACK
+from core.types import Colour, OutputFormat, Strip
 
 _FORMATS: dict[str, OutputFormat] = {
     "jpeg": "jpeg", "jpg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif",
@@ -20,7 +21,7 @@ class Flags:
 
     quality: int
     format: OutputFormat | None
-    background: tuple[int, int, int]
+    background: Colour
     rotate: int
     flip: bool
     flop: bool
@@ -37,7 +38,7 @@ def read_flags(args: dict[str, str], default_quality: int) -> Flags:
     return Flags(
         quality=whole("quality", args["quality"], 1, 100) if "quality" in args else default_quality,
         format=fmt,
-        background=colour("background", args["background"]) if "background" in args else (0, 0, 0),
+        background=colour("background", args["background"]) if "background" in args else BLACK,
         rotate=_rotate(args["rotate"]) if "rotate" in args else 0,
         flip=_flag(args, "flip"),
         flop=_flag(args, "flop"),
@@ -53,5 +54,5 @@ def _flag(args: dict[str, str], name: str) -> bool:
 
 def _rotate(value: str) -> int:
     if value not in {"0", "90", "180", "270"}:
-        raise InvalidArgument("rotate", f"must be 0, 90, 180 or 270 (degrees clockwise), got {value!r}.")
+        raise InvalidArgument("rotate", f"must be 0, 90, 180 or 270 (degrees clockwise), got {shown(value)}.")
     return int(value)

@@ -26,11 +26,11 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from core.args import parse_query
-from core.errors import ImageRefused
+from core.errors import ImageRefused, error_text
 from core.formats import output_format
 from core.limits import DEFAULT_LIMITS, Limits
 from core.processing.model import Rendered, SourceInfo
-from core.processing.plan import Plan, decode_pixels, make_plan
+from core.processing.plan import OutputTooLarge, Plan, decode_pixels, make_plan
 from core.transform import Transform
 from core.types import OutputFormat
 
@@ -38,6 +38,7 @@ T = TypeVar("T")
 
 __all__ = [
     "ImageRefused",
+    "OutputTooLarge",
     "Plan",
     "Rendered",
     "SourceInfo",
@@ -95,5 +96,4 @@ def _guarded(call: Callable[[], T]) -> T:
     except MemoryError:
         raise ImageRefused("the image needs more memory than this renderer has") from None
     except Exception as error:  # decoder and encoder errors on malformed data
-        text = (str(error).splitlines() or [type(error).__name__])[0][:160]
-        raise ImageRefused(f"cannot render this image: {text}") from None
+        raise ImageRefused(f"cannot render this image: {error_text(error)}") from None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from PIL import Image
+
 from core.processing.model import SourceInfo
 from core.processing.plan import Plan
 from core.transform import Transform
@@ -21,7 +23,9 @@ class Source:
 
     info: SourceInfo
     scale: tuple[float, float] = (1.0, 1.0)  # decoded pixels per upright source pixel (JPEG DCT scaling)
+    offset: tuple[float, float] = (0.0, 0.0)  # upright origin in them (plan.decoded_offset)
     palette: bool = False  # the source was a palette image: PNG/GIF output stays palette
+    indexed: Image.Image | None = None  # that palette image, upright: its indices, for exact outputs
     icc: bytes | None = None  # the source's ICC profile, if any
     exif: bytes | None = None  # the source's EXIF block, if any
 

@@ -11,7 +11,7 @@ import io
 
 from PIL import Image
 
-from core.errors import ImageRefused
+from core.errors import ImageRefused, error_text
 from core.processing.guards import PLUGIN
 from core.processing.model import SourceInfo
 from core.processing.plan import draft_request
@@ -22,7 +22,7 @@ def open_image(source: bytes, info: SourceInfo) -> Image.Image:
     try:
         return Image.open(io.BytesIO(source), formats=[PLUGIN[info.format]])
     except Exception as error:
-        raise ImageRefused(f"unreadable {info.format.upper()} image: {error}") from None
+        raise ImageRefused(f"unreadable {info.format.upper()} image: {error_text(error)}") from None
 
 
 def decode(source: bytes, info: SourceInfo, factor: int = 1) -> tuple[Image.Image, float]:
@@ -43,5 +43,5 @@ def decode(source: bytes, info: SourceInfo, factor: int = 1) -> tuple[Image.Imag
                 scale = drafted[1][2] / info.stored_size[0]
         image.load()
     except Exception as error:  # truncated or corrupt pixel data
-        raise ImageRefused(f"corrupt or truncated {info.format.upper()} image: {error}") from None
+        raise ImageRefused(f"corrupt or truncated {info.format.upper()} image: {error_text(error)}") from None
     return image, scale

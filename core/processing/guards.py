@@ -14,7 +14,7 @@ import warnings
 
 from PIL import Image
 
-from core.errors import ImageRefused
+from core.errors import ImageRefused, error_text
 from core.limits import Limits
 from core.processing.model import SourceInfo
 from core.processing.plan import Plan
@@ -177,6 +177,14 @@ def gif_frames(source: bytes, cap: int) -> int:
 
 
 def _frames(image: Image.Image, source: bytes, limits: Limits) -> int:
+    """Frames of an animation; 1 for every JPEG.
+
+    A multi-picture JPEG (MPO: stereo pairs, depth maps and previews from cameras and
+    phones) holds several pictures but is one still photo: its first picture is the
+    photo every viewer shows, so it renders (at the edge too) as a plain JPEG.
+    """
+    if image.format in ("JPEG", "MPO"):
+        return 1
     width, height = image.size
     if image.format == "GIF" and gif_frames(source, limits.max_frames) > limits.max_frames:
         raise ImageRefused(
@@ -255,5 +263,4 @@ def _orientation(image: Image.Image) -> int:
 
 
 def _short(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return text[:160]
+    return error_text(error)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from PIL import Image
 
@@ -28,9 +29,9 @@ from core.processing.guards import check_animation, probe
 from core.processing.model import Rendered, SourceInfo
 from core.processing.orient import orient
 from core.processing.pad import pad
-from core.processing.plan import Plan, draft_factor, make_plan
+from core.processing.plan import Plan, decoded_offset, draft_factor, make_plan
 from core.processing.rotate import rotate
-from core.processing.scale import scale
+from core.processing.scale import resamples, scale
 from core.processing.smart import strategy_crop
 from core.transform import Transform
 from core.types import OutputFormat
@@ -88,15 +89,20 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
         decoded_source = Source(
             info=info,
             scale=(scale_factor, scale_factor),  # DCT scaling is the same on both axes
+            offset=decoded_offset(info, round(1 / scale_factor)),
             palette=decoded.mode == "P",
             icc=_bytes(decoded.info.get("icc_profile")),
             exif=_bytes(decoded.info.get("exif")),
         )
         timer.lap("decode")
         base: Image.Image = decoded
+        indexed: Image.Image | None = None
         for name, decode_step in DECODE_STEPS:
+            if name == "colour" and base.mode == "P":
+                indexed = base  # upright palette indices, before they become colours
             base = decode_step(base, decoded_source)
             timer.lap(name)
+        decoded_source = replace(decoded_source, indexed=indexed)
         for i in still:
             results[i] = _render_still(base, Context(decoded_source, outputs[i]), timer)
             timer = Timer()  # the shared decode is counted once, on the first output
@@ -104,12 +110,30 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
 
 
 def _render_still(image: Image.Image, ctx: Context, timer: Timer) -> Rendered:
+    if ctx.source.indexed is not None and keeps_indices(ctx.source.indexed, ctx):
+        image = ctx.source.indexed
     for name, step in SHAPE_STEPS:
         image = step(image, ctx)
         timer.lap(name)
     data = encode(image, ctx)
     timer.lap("encode")
     return Rendered(data, ctx.output.format, image.width, image.height, 1, timer.result())
+
+
+def keeps_indices(indexed: Image.Image, ctx: Context) -> bool:
+    """Whether a palette original's output can be made from its indices, pixel-exact.
+
+    True for PNG and GIF outputs that only crop, rotate and mirror (no resampling,
+    colour effect or letterbox): the palette, partial transparency included, is then
+    written back as it was, instead of being re-quantised from colours.
+    """
+    t = ctx.output.transform
+    return (
+        ctx.output.format in ("png", "gif")
+        and ctx.output.plan.canvas is None
+        and not (t.grayscale or t.negative)
+        and not resamples(indexed.size, ctx)
+    )
 
 
 def _bytes(value: object) -> bytes | None:

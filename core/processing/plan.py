@@ -43,6 +43,11 @@ _GRAVITY: dict[Gravity, tuple[float, float]] = {
 }  # fmt: skip
 
 
+class OutputTooLarge(ImageRefused):
+    """The output would exceed ``max_output_side``: only an original that large can do that
+    (sizes never enlarge), so the caller serves the original itself (docs/arguments.md)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What to do, in upright source pixels; see the module docstring."""
@@ -97,7 +102,7 @@ def make_plan(info: SourceInfo, transform: Transform, limits: Limits) -> Plan:
         output = content
 
     if max(output) > limits.max_output_side:
-        raise ImageRefused(
+        raise OutputTooLarge(
             f"the output would be {output[0]}×{output[1]} px; the largest output side is "
             f"{limits.max_output_side} px (ask for a smaller size)"
         )
@@ -134,6 +139,32 @@ def decoded_size(info: SourceInfo, factor: int) -> Size:
     return math.ceil(sw / factor), math.ceil(sh / factor)
 
 
+#: EXIF orientation → whether the upright x / y axis runs against the stored one.
+_FLIPPED: dict[int, tuple[bool, bool]] = {
+    2: (True, False), 3: (True, True), 4: (False, True), 6: (True, False), 7: (True, True), 8: (False, True),
+}  # fmt: skip
+
+
+def decoded_offset(info: SourceInfo, factor: int) -> tuple[float, float]:
+    """Where the upright original starts in the decoded, oriented pixels (in decoded pixels).
+
+    At 1/``factor`` libjpeg maps decoded pixel *i* to stored pixels [i·f, (i+1)·f)
+    from the stored top-left, so the last decoded pixel also covers the padding up
+    to a multiple of f. Where EXIF orientation flips an axis, that padding comes
+    first in the upright frame: the picture starts (⌈n/f⌉·f − n)/f pixels in
+    (half a pixel for an odd side at 1/2). Zero on axes that are not flipped.
+    """
+    if factor <= 1:
+        return 0.0, 0.0
+    stored_w, stored_h = info.stored_size
+    dw, dh = decoded_size(info, factor)
+    pad_x, pad_y = (dw * factor - stored_w) / factor, (dh * factor - stored_h) / factor
+    if info.orientation in (5, 6, 7, 8):  # the upright x axis is the stored y axis
+        pad_x, pad_y = pad_y, pad_x
+    flip_x, flip_y = _FLIPPED.get(info.orientation, (False, False))
+    return (pad_x if flip_x else 0.0), (pad_y if flip_y else 0.0)
+
+
 def decode_pixels(info: SourceInfo, transform: Transform, limits: Limits) -> int:
     """Pixels the decoder will hold for this render, after JPEG DCT scaling, over all frames."""
     try:
@@ -162,14 +193,37 @@ def _region(info: SourceInfo, t: Transform) -> tuple[int, int, int, int]:
 
 
 def _fit(vw: int, vh: int, width: int | None, height: int | None) -> Size:
-    """Fit inside width × height (either may be absent), never enlarging, nearest pixel."""
-    bw = width or vw
-    bh = height or vh
-    if bw >= vw and bh >= vh:
-        return vw, vh
-    if bw / vw <= bh / vh:
-        return bw, max(1, round_half_up(vh * bw / vw))
-    return max(1, round_half_up(vw * bh / vh)), bh
+    """Fit inside width × height (either may be absent), never enlarging: WordPress's size.
+
+    This is ``wp_constrain_dimensions`` (wp-includes/media.php), the size WordPress
+    prints into ``width``/``height``/``srcset`` for the ``fit`` URLs its Tachyon plugin
+    writes, in exact integer arithmetic (docs/rendering.md, "Geometry"):
+
+    - each side that exceeds its bound gives a ratio (bound / side), the other ratio is 1;
+    - the *larger* ratio wins when both sides, scaled by it and rounded, still fit;
+      otherwise the smaller one (the limiting side);
+    - both sides are scaled by the winning ratio and rounded half up, at least 1 px;
+    - a bounded side that ends exactly one pixel short of its bound is bumped to it.
+    """
+    bw, bh = width or 0, height or 0
+    did_w, did_h = 0 < bw < vw, 0 < bh < vh
+    wr = (bw, vw) if did_w else (1, 1)  # ratios as (numerator, denominator)
+    hr = (bh, vh) if did_h else (1, 1)
+    small, large = (wr, hr) if wr[0] * hr[1] <= hr[0] * wr[1] else (hr, wr)
+    fits = _scaled(vw, large) <= bw and _scaled(vh, large) <= bh
+    ratio = large if fits else small
+    w, h = max(1, _scaled(vw, ratio)), max(1, _scaled(vh, ratio))
+    if did_w and w == bw - 1:
+        w = bw
+    if did_h and h == bh - 1:
+        h = bh
+    return w, h
+
+
+def _scaled(side: int, ratio: tuple[int, int]) -> int:
+    """``side × num / den`` rounded half up, exactly (no float can land beside a half)."""
+    num, den = ratio
+    return (2 * side * num + den) // (2 * den)
 
 
 def _unrotate_box(box: Box, vw: int, vh: int, rotate: int) -> Box:

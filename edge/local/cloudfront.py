@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import aiohttp
 from botocore.exceptions import NoCredentialsError
@@ -27,6 +28,7 @@ from core.settings import Settings
 from edge.events import DIAGNOSTIC_HEADER, display_case, original_key
 from edge.local.cache import ResponseCache, cache_ttl
 from edge.local.seed import s3_client
+from edge.local.uri import MAX_REQUEST_BYTES, invalid_uri_body, is_utf8_key, result_error, too_long
 
 log = logging.getLogger("edge.local")
 
@@ -210,12 +212,15 @@ class S3Origin:
             )
         except NoCredentialsError:
             base = self.endpoint or f"https://{origin_domain(self.bucket)}"
-            from urllib.parse import quote
-
             return f"{base.rstrip('/')}/{self.bucket}/{quote(key, safe='/~')}"
 
     async def fetch(self, method: str, key: str) -> Answer:
         """S3's answer to ``method`` on ``key``, body included for GET."""
+        if not is_utf8_key(key):  # S3 refuses the path before looking for a key (edge/local/uri.py)
+            uri = "/" + quote(key, safe="/", errors="surrogateescape")
+            body = invalid_uri_body(uri)
+            headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+            return Answer(400, [*headers, ("Server", "AmazonS3")], body, has_body=method == "GET")
         async with self.http.request(
             method, self.url(method, key), allow_redirects=False, auto_decompress=False
         ) as response:
@@ -283,7 +288,8 @@ class LocalCloudFront:
         """The aiohttp application serving every path (GET and HEAD) through the distribution."""
         from aiohttp import web
 
-        app = web.Application()
+        # aiohttp's own limit on the request line (8,190 bytes) would answer first; CloudFront's is larger.
+        app = web.Application(handler_args={"max_line_size": MAX_REQUEST_BYTES})
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         app.router.add_get(HEALTH_PATH, self._health)
@@ -322,6 +328,8 @@ class LocalCloudFront:
         started = time.perf_counter()
         if request.method not in ("GET", "HEAD"):
             answer, state = cloudfront_error(403, "This distribution only allows GET and HEAD.\n"), "Error"
+        elif too_long(request.raw_path):
+            answer, state = cloudfront_error(414, "Request-URI Too Large\n"), "Error"
         else:
             key = self.cache_key(request.raw_path, request.headers)
             cached = self.cache.get(key, need_body=request.method == "GET")
@@ -365,6 +373,7 @@ class LocalCloudFront:
             distribution=request.host,
             forward=self.forward,
         )
+        received = dict(event["Records"][0]["cf"]["request"])  # as sent: the function may change it in place
         try:
             result = await self.triggers.origin_request(event)
         except Exception:
@@ -375,6 +384,10 @@ class LocalCloudFront:
             return cloudfront_error(502, "The Lambda function (origin-request) returned an invalid result.\n")
         if "status" in result:
             return self._generated_answer(result)
+        invalid = result_error(received, result)
+        if invalid is not None:
+            log.error("origin-request function returned an invalid request: %s", invalid)
+            return cloudfront_error(502, "The Lambda function (origin-request) returned an invalid result.\n")
         assert self._origin is not None
         method = str(result.get("method") or request.method)
         try:

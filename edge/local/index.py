@@ -40,8 +40,8 @@ figcaption{font-size:12px;color:#555;margin-top:.3rem;word-break:break-all}
 
 _SCRIPT = """
 for (const img of document.querySelectorAll('img[data-probe]')) {
+  const meta = img.closest('figure').querySelector('.meta');  // the img sits in a link, not the figure
   const show = async () => {
-    const meta = img.parentElement.querySelector('.meta');
     let text = img.naturalWidth + '\\u00d7' + img.naturalHeight + ' px';
     try {
       const r = await fetch(img.src, {method: 'HEAD'});
@@ -53,9 +53,7 @@ for (const img of document.querySelectorAll('img[data-probe]')) {
     meta.textContent = text;
   };
   if (img.complete && img.naturalWidth) show(); else img.addEventListener('load', show);
-  img.addEventListener('error', () => {
-    img.parentElement.querySelector('.meta').textContent = 'failed to load';
-  });
+  img.addEventListener('error', () => { meta.textContent = 'failed to load'; });
 }
 """
 
@@ -85,7 +83,8 @@ def render_index(keys: list[str], *, bucket: str, prefix: str) -> str:
     other_links = "".join(f'<li><a href="/{escape(quote(k, safe="/"))}">{escape(k)}</a></li>' for k in others)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tachyon Edge — local</title>
-<meta name="viewport" content="width=device-width,initial-scale=1"><style>{_STYLE}</style></head>
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<link rel="icon" href="data:,"><style>{_STYLE}</style></head>
 <body><h1>Tachyon Edge — local CloudFront</h1>
 <p>Bucket <code>{escape(bucket)}</code>. Every image below goes through the local CloudFront and the edge
 functions: the first load renders (<code>x-cache: Miss</code>), a reload comes from the cache
