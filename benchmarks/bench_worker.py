@@ -135,12 +135,14 @@ def synthetic_pages(total: int) -> Iterator[list[str]]:
 def fan_out_rate(total: int, broker: str) -> dict[str, float]:
     from core.settings import Settings
     from worker.app import configure
-    from worker.batch import fan_out, progress_key, start_run
+    from worker.batch import fan_out
+    from worker.progress import RedisProgress, progress_key
 
     configure(Settings(broker_url=broker))
     locks = redis.Redis.from_url(broker)
     run = uuid.uuid4().hex[:12]
-    start_run(locks, run, bucket="bench", prefix="uploads/", queries=["w=300", "resize=150,150"])
+    progress = RedisProgress(locks)
+    progress.start(run, bucket="bench", prefix="uploads/", queries=["w=300", "resize=150,150"])
     samples: list[float] = []
 
     def pages() -> Iterator[list[str]]:
@@ -151,7 +153,7 @@ def fan_out_rate(total: int, broker: str) -> dict[str, float]:
 
     before = rss_mb()
     started, cpu_started = time.perf_counter(), time.process_time()
-    sent, _ = fan_out(pages(), "bench", ["w=300", "resize=150,150"], run, redis=locks)
+    sent, _ = fan_out(pages(), "bench", ["w=300", "resize=150,150"], run, progress=progress)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     queued = locks.llen("batch")
     expected = int(locks.hget(progress_key(run), "expected") or 0)

@@ -6,7 +6,7 @@ import click
 
 from cli.build import build_lambda
 from cli.dev import dev
-from cli.ops import purge, queue_depth, reprocess, worker_health
+from cli.ops import purge, purge_events, queue_depth, reprocess, worker_health
 from cli.render import render
 
 
@@ -16,5 +16,5 @@ def main() -> None:
     """Tachyon Edge: on-demand image derivatives for S3 behind CloudFront."""
 
 
-for command in (render, build_lambda, dev, reprocess, purge, queue_depth, worker_health):
+for command in (render, build_lambda, dev, reprocess, purge, purge_events, queue_depth, worker_health):
     main.add_command(command)

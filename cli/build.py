@@ -36,24 +36,38 @@ import click
     "extra",
     multiple=True,
     metavar="REQUIREMENT",
-    help="Another package to bundle, e.g. 'kombu[sqs]' for an SQS broker (repeatable).",
+    help="Another package to bundle (repeatable).",
+)
+@click.option(
+    "--function",
+    type=click.Choice(["edge", "purge"]),
+    default="edge",
+    show_default=True,
+    help="edge: the Lambda@Edge triggers; purge: the function fed by the bucket's event queue.",
 )
 def build_lambda(
-    config: Path | None, output: Path, host_platform: bool, compile_with: str | None, extra: tuple[str, ...]
+    *,
+    config: Path | None,
+    output: Path,
+    host_platform: bool,
+    compile_with: str | None,
+    extra: tuple[str, ...],
+    function: str,
 ) -> None:
-    """Build the Lambda@Edge zip: edge modules, manylinux wheels, bundled config (≤ 50 MB)."""
-    from cli.lambda_zip import BuildError, build, check_config
+    """Build a Lambda zip: modules, manylinux wheels, bundled config (≤ 50 MB).
 
-    if config is not None:
-        try:
-            unknown = check_config(config)
-        except BuildError as error:
-            raise click.ClickException(str(error)) from None
-        if unknown:
-            click.echo(f"warning: {config} sets unknown keys (ignored): {', '.join(unknown)}", err=True)
+    A config with an unknown key or an invalid value is refused.
+    """
+    from cli.lambda_zip import FUNCTIONS, BuildError, build
+
     try:
         built = build(
-            output, config, lambda_platform=not host_platform, compile_with=compile_with, extra=extra
+            output,
+            config,
+            lambda_platform=not host_platform,
+            compile_with=compile_with,
+            extra=extra,
+            function=FUNCTIONS[function],
         )
     except BuildError as error:
         raise click.ClickException(str(error)) from None

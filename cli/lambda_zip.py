@@ -1,4 +1,4 @@
-"""Build the Lambda@Edge deployment zip: the edge modules, their wheels, the bundled config.
+"""Build a Lambda deployment zip: the edge (Lambda@Edge) or the purge function, wheels, bundled config.
 
 Lambda@Edge takes one zip (at most 50 MB), runs it on x86_64 with Python 3.12,
 and gives it no environment variables. So the zip holds:
@@ -9,6 +9,10 @@ and gives it no environment variables. So the zip holds:
 - only the ``core`` and ``edge`` modules the handler can reach (found by reading
   their imports), not the worker, the CLI, the local server or the tests;
 - the configuration file as ``core/tachyon.toml``, which ``core.settings`` reads.
+
+The purge function (``--function purge``, a regular Lambda) is built the same
+way from ``purger`` and ``core``, without Pillow or any queue client. An edge
+whose bundled config uses SQS and no Redis is built without Celery and redis.
 
 What the edge never loads is left out: botocore's models of other AWS services
 (most of botocore's size), Celery's interactive shell dependencies, console
@@ -39,25 +43,47 @@ LAMBDA_LIMIT = 50 * 1024 * 1024
 PYTHON_VERSION = "3.12"
 #: Lambda's Python 3.12 runtime is Amazon Linux 2023 (glibc 2.34), x86_64.
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
-#: What the edge imports; the rest comes in as their dependencies.
-REQUIREMENTS = (
-    "pillow",
-    "pydantic-settings",
-    "pydantic",
-    "botocore",
-    "redis",
-    "celery[redis]",
-    "kombu[redis]",
-)
-ENTRY = "edge.handler"
-#: Modules the handler reaches only lazily, by name (rendering, queueing).
-LAZY_ENTRIES = ("core.processing", "edge.queue")
-#: The packages whose modules are copied into the zip (the rest comes from wheels).
-PACKAGES = ("core", "edge")
-#: botocore service models the edge may use: S3, STS/SSO (credential providers), SQS (a broker option).
-BOTOCORE_SERVICES = frozenset({"s3", "sts", "sso", "sso-oidc", "sqs"})
-#: Top-level packages installed as dependencies but never imported by the edge.
+#: Top-level packages installed as dependencies but never imported by the functions.
 UNUSED_TOP_LEVEL = ("bin", "prompt_toolkit", "click_repl", "click_didyoumean", "click_plugins", "wcwidth")
+#: What only the Redis queue path imports (a Celery app sending, the redis client for claims).
+REDIS_ONLY = ("redis", "celery[redis]", "kombu[redis]")
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """One Lambda function the package is for: where it starts and what it may import."""
+
+    name: str
+    entry: str
+    #: Modules reached only lazily, by name.
+    lazy_entries: tuple[str, ...]
+    #: The packages whose modules are copied into the zip (the rest comes from wheels).
+    packages: tuple[str, ...]
+    #: What the function imports; the rest comes in as their dependencies.
+    requirements: tuple[str, ...]
+    #: botocore service models kept (credential providers included).
+    services: frozenset[str]
+
+
+#: The Lambda@Edge function (origin-request and origin-response).
+EDGE = Function(
+    "edge",
+    "edge.handler",
+    ("core.processing", "edge.queue", "edge.aws"),
+    ("core", "edge"),
+    ("pillow", "pydantic-settings", "pydantic", "botocore", *REDIS_ONLY),
+    frozenset({"s3", "sts", "sso", "sso-oidc", "sqs", "dynamodb"}),
+)
+#: The purge function (a regular Lambda on the S3 events queue).
+PURGE = Function(
+    "purge",
+    "purger.handler",
+    (),
+    ("core", "purger"),
+    ("pydantic-settings", "pydantic", "botocore"),
+    frozenset({"s3", "sts", "sso", "sso-oidc", "cloudfront"}),
+)
+FUNCTIONS = {function.name: function for function in (EDGE, PURGE)}
 
 #: Files only a compiler or a type checker reads.
 SOURCE_ONLY = frozenset({".pyi", ".pyx", ".pxd", ".c", ".h"})
@@ -82,13 +108,30 @@ class Built:
     compiled: bool
 
 
-def pinned_requirements(lock: Path | None = None) -> list[str]:
-    """``REQUIREMENTS`` at the lock's versions for Lambda's Python (the versions the tests ran);
+def requirements_for(function: Function, config: Path | None) -> tuple[str, ...]:
+    """What ``function`` needs with this bundled config: no Celery or redis when nothing uses Redis.
+
+    An SQS broker without ``lock_url`` sends with botocore and claims in the
+    DynamoDB job table (``edge.aws``): the Redis client and Celery never load.
+    """
+    if function is not EDGE or config is None:
+        return function.requirements
+    data = tomllib.loads(config.read_text())
+    broker = str(data.get("broker_url", ""))
+    if broker.startswith("sqs://") and not data.get("lock_url"):
+        return tuple(r for r in function.requirements if r not in REDIS_ONLY)
+    return function.requirements
+
+
+def pinned_requirements(
+    requirements: tuple[str, ...] = EDGE.requirements, lock: Path | None = None
+) -> list[str]:
+    """``requirements`` at the lock's versions for Lambda's Python (the versions the tests ran);
     without a lock (an installed package, not a checkout), at the versions installed here."""
     lock = lock or LOCK
     pinned = pins(lock, LAMBDA_ENVIRONMENT) if lock.is_file() else {}
     out = []
-    for name in REQUIREMENTS:
+    for name in requirements:
         bare = name.partition("[")[0]
         try:
             version = pinned.get(canonicalize_name(bare)) or metadata.version(bare)
@@ -99,14 +142,14 @@ def pinned_requirements(lock: Path | None = None) -> list[str]:
     return out
 
 
-def edge_modules(root: Path = SOURCE_ROOT) -> set[Path]:
-    """The files of ``PACKAGES`` reachable from the handler by import statements."""
+def edge_modules(root: Path = SOURCE_ROOT, function: Function = EDGE) -> set[Path]:
+    """The files of the function's packages reachable from its handler by import statements."""
     seen: set[str] = set()
-    todo = [ENTRY, *LAZY_ENTRIES]
+    todo = [function.entry, *function.lazy_entries]
     files: set[Path] = set()
     while todo:
         name = todo.pop()
-        if name in seen or name.partition(".")[0] not in PACKAGES:
+        if name in seen or name.partition(".")[0] not in function.packages:
             continue
         seen.add(name)
         parts = name.split(".")
@@ -132,8 +175,12 @@ def edge_modules(root: Path = SOURCE_ROOT) -> set[Path]:
     return files
 
 
-def check_config(config: Path) -> list[str]:
-    """Validate a config file against ``Settings``; returns keys it does not know."""
+def check_config(config: Path) -> None:
+    """Validate a config file against ``Settings``: an invalid value or an unknown key is an error.
+
+    At run time an unknown key would be ignored, so a misspelt ``broker_url``
+    would silently leave the default in force in every edge location.
+    """
     from core.settings import Settings
 
     try:
@@ -141,10 +188,19 @@ def check_config(config: Path) -> list[str]:
         Settings.model_validate(data)
     except Exception as error:
         raise BuildError(f"{config}: {error}") from error
-    return sorted(set(data) - set(Settings.model_fields))
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise BuildError(f"{config}: unknown setting(s) {', '.join(unknown)} (docs/configuration.md)")
 
 
-def install(target: Path, *, lambda_platform: bool, python_version: str, extra: tuple[str, ...] = ()) -> None:
+def install(
+    target: Path,
+    *,
+    lambda_platform: bool,
+    python_version: str,
+    extra: tuple[str, ...] = (),
+    requirements: tuple[str, ...] = EDGE.requirements,
+) -> None:
     """pip-install the pinned requirements (and ``extra`` ones) into ``target``."""
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
     command += ["--only-binary=:all:", "--disable-pip-version-check"]
@@ -154,14 +210,14 @@ def install(target: Path, *, lambda_platform: bool, python_version: str, extra: 
         command += ["--implementation", "cp", "--python-version", python_version]
     if LOCK.is_file():  # every transitive dependency at the lock's version too
         command += ["--constraint", str(LOCK)]
-    command += [*pinned_requirements(), *extra]
+    command += [*pinned_requirements(requirements), *extra]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BuildError("pip install failed:\n" + (done.stderr or done.stdout)[-3000:])
 
 
-def prune(target: Path) -> None:
-    """Remove what the edge never loads."""
+def prune(target: Path, services: frozenset[str] = EDGE.services) -> None:
+    """Remove what the function never loads."""
     for name in UNUSED_TOP_LEVEL:
         shutil.rmtree(target / name, ignore_errors=True)
         for info in target.glob(f"{name.replace('_', '?')}-*.dist-info"):
@@ -169,7 +225,7 @@ def prune(target: Path) -> None:
     data = target / "botocore" / "data"
     if data.is_dir():
         for service in data.iterdir():
-            if service.is_dir() and service.name not in BOTOCORE_SERVICES:
+            if service.is_dir() and service.name not in services:
                 shutil.rmtree(service)
     for path in sorted(target.rglob("*"), reverse=True):
         generated = path.name == "__pycache__" or path.name.endswith("-stubs")
@@ -209,17 +265,20 @@ def build(
     compile_with: str | None = None,
     extra: tuple[str, ...] = (),
     limit: int = LAMBDA_LIMIT,
+    function: Function = EDGE,
 ) -> Built:
-    """Build the deployment zip at ``output``; raises ``BuildError``."""
+    """Build the deployment zip of ``function`` at ``output``; raises ``BuildError``."""
     if not lambda_platform:
         python_version = "{}.{}".format(*sys.version_info[:2])
     if config is not None:
         check_config(config)
     with tempfile.TemporaryDirectory(prefix="tachyon-lambda-") as tmp:
         target = Path(tmp) / "package"
-        install(target, lambda_platform=lambda_platform, python_version=python_version, extra=extra)
-        prune(target)
-        for source in edge_modules():
+        requirements = requirements_for(function, config)
+        install(target, lambda_platform=lambda_platform, python_version=python_version, extra=extra,
+                requirements=requirements)  # fmt: skip
+        prune(target, function.services)
+        for source in edge_modules(function=function):
             destination = target / source.relative_to(SOURCE_ROOT)
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination)

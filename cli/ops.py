@@ -1,4 +1,4 @@
-"""Worker-side commands of ``tachyon-edge``: reprocess, purge, queue-depth, worker-health.
+"""Worker-side commands of ``tachyon-edge``: reprocess, purge, purge-events, queue-depth, worker-health.
 
 Each reads the same ``Settings`` as the worker (``TACHYON_*`` environment,
 config file); the flags override single fields for one call.
@@ -12,16 +12,20 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import click
 
 from cli.services import reaching, safe_url
 from core.args import parse_query
+from core.changes import cdn_path
 from core.errors import InvalidArgument
 from core.jobs import BATCH_QUEUE, PURGE_TASK, QUEUES, REPROCESS_TASK, PurgeJob, ReprocessJob
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.progress import ProgressStore
 
 #: kombu's Redis transport keeps messages with a priority in lists named queue + sep + priority.
 _PRIORITY_SEP = "\x06\x16"
@@ -88,17 +92,19 @@ def reprocess(prefix: str, queries: tuple[str, ...], wait: bool, timeout: float 
             raise click.BadParameter("no transform argument in it", param_hint=f"--args '{query}'")
 
     from worker.app import configure
-    from worker.batch import start_run
-    from worker.s3 import lock_client
+    from worker.progress import progress_store
 
     celery = configure(settings)
-    redis = lock_client(settings)
-    if wait and redis is None:
-        raise click.UsageError("--wait reads progress from Redis: set TACHYON_LOCK_URL (or a Redis broker)")
+    progress = progress_store(settings)
+    if wait and progress is None:
+        raise click.UsageError(
+            "--wait reads progress from Redis or the DynamoDB job table: "
+            "set TACHYON_LOCK_URL (or a Redis broker) or TACHYON_JOB_TABLE"
+        )
     run = uuid.uuid4().hex[:12]
-    if redis is not None:
-        with reaching("Redis", settings.effective_lock_url):
-            start_run(redis, run, bucket=settings.bucket, prefix=prefix, queries=normalised)
+    if progress is not None:
+        with reaching(*_progress_service(settings)):
+            progress.start(run, bucket=settings.bucket, prefix=prefix, queries=normalised)
     with reaching("broker", settings.broker_url):
         celery.send_task(
             REPROCESS_TASK,
@@ -110,17 +116,26 @@ def reprocess(prefix: str, queries: tuple[str, ...], wait: bool, timeout: float 
         f"'{BATCH_QUEUE}'"
     )
     if wait:
-        with reaching("broker", settings.broker_url):
-            consumers = _consumers(celery, BATCH_QUEUE)
-        if not consumers:
-            click.echo(
-                f"no worker is consuming the '{BATCH_QUEUE}' queue on {safe_url(settings.broker_url)}: "
-                "the run waits until one starts, e.g. `celery -A worker worker -Q derivatives,batch` "
-                "with the same TACHYON_BROKER_URL and TACHYON_S3_ENDPOINT",
-                err=True,
-            )
-        with reaching("Redis", settings.effective_lock_url):
-            sys.exit(_follow(redis, run, timeout))
+        assert progress is not None
+        if not settings.sqs:  # SQS workers run without remote control: none would answer
+            with reaching("broker", settings.broker_url):
+                consumers = _consumers(celery, BATCH_QUEUE)
+            if not consumers:
+                click.echo(
+                    f"no worker is consuming the '{BATCH_QUEUE}' queue on {safe_url(settings.broker_url)}: "
+                    "the run waits until one starts, e.g. `celery -A worker worker -Q derivatives,batch` "
+                    "with the same TACHYON_BROKER_URL and TACHYON_S3_ENDPOINT",
+                    err=True,
+                )
+        with reaching(*_progress_service(settings)):
+            sys.exit(_follow(progress, run, timeout))
+
+
+def _progress_service(settings: Settings) -> tuple[str, str | None]:
+    """The name and address of the store of batch progress, for a one-line failure."""
+    if settings.effective_lock_url:
+        return "Redis", settings.effective_lock_url
+    return "DynamoDB (the job table)", settings.job_table
 
 
 def _consumers(celery: Any, queue: str, timeout: float = 1.0) -> list[str]:
@@ -129,12 +144,10 @@ def _consumers(celery: Any, queue: str, timeout: float = 1.0) -> list[str]:
     return sorted(name for name, queues in replies.items() if any(q.get("name") == queue for q in queues))
 
 
-def _follow(redis: Any, run: str, timeout: float | None) -> int:
+def _follow(progress: ProgressStore, run: str, timeout: float | None) -> int:
     """Show the run's progress until it is finished; print the summary; return the exit status."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from worker.batch import read_progress
 
     deadline = None if timeout is None else time.monotonic() + timeout
     columns = (
@@ -143,13 +156,12 @@ def _follow(redis: Any, run: str, timeout: float | None) -> int:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    state = read_progress(redis, run)
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task("listing", total=None)
         while True:
-            state = read_progress(redis, run)
+            state = progress.read(run)
             if state is None:
-                raise click.ClickException(f"batch run {run} is not in Redis (expired?)")
+                raise click.ClickException(f"batch run {run} is not in the progress store (expired?)")
             bar.update(
                 task,
                 description="rendering" if state.listed else f"listing ({state.originals} originals)",
@@ -162,7 +174,7 @@ def _follow(redis: Any, run: str, timeout: float | None) -> int:
                 click.echo(f"gave up waiting after {timeout:g} s; the run goes on", err=True)
                 break
             time.sleep(0.5)
-    state = read_progress(redis, run, with_failures=True)
+    state = progress.read(run, with_failures=True)
     assert state is not None
     click.echo(f"originals:     {state.originals}")
     click.echo(f"rendered:      {state.rendered}")
@@ -203,18 +215,64 @@ def purge(original_key: str, enqueue: bool, **flags: Any) -> None:
     where = settings.s3_endpoint or f"AWS ({settings.region})"
     with reaching("S3", where):
         count = purge_original(settings, settings.bucket, key)
-        if count:
-            click.echo(f"deleted {count} derivative(s) of s3://{settings.bucket}/{key}")
-            return
-        click.echo(f"no derivatives of s3://{settings.bucket}/{key}: nothing deleted")
-        if decoded != key:
+    if count:
+        click.echo(f"deleted {count} derivative(s) of s3://{settings.bucket}/{key}")
+        _invalidate(settings, key)
+        return
+    click.echo(f"no derivatives of s3://{settings.bucket}/{key}: nothing deleted")
+    if decoded != key:
+        with reaching("S3", where):
             others = count_derivatives(settings, settings.bucket, decoded)
-            hint = f"run `tachyon-edge purge '{decoded}'`" if others else "nothing to purge there either"
+        hint = f"run `tachyon-edge purge '{decoded}'`" if others else "nothing to purge there either"
+        click.echo(
+            f"note: '{key}' looks URL-encoded; S3 keys are not: '{decoded}' has {others} "
+            f"derivative(s) ({hint})",
+            err=True,
+        )
+
+
+def _invalidate(settings: Settings, key: str) -> None:
+    """Invalidate one original's CDN copies, when a distribution is configured and serves the key."""
+    path = cdn_path(key, settings.cloudfront_origin_path)
+    if not settings.cloudfront_distribution_id or path is None:
+        return
+    from purger.cdn import invalidate
+    from purger.handler import client
+
+    with reaching("CloudFront", settings.cloudfront_distribution_id):
+        sent = invalidate(client(settings, "cloudfront"), settings, [path], uuid.uuid4().hex)
+    if sent is not None:
+        click.echo(f"invalidation {sent.id} on {settings.cloudfront_distribution_id}: {' '.join(sent.paths)}")
+
+
+@click.command("purge-events")
+@click.option("--queue-url", help="the S3 events queue [default: queue_prefix + 'events', by GetQueueUrl]")
+@click.option(
+    "--window", type=float, default=30.0, show_default=True, help="seconds to gather events per batch"
+)
+@click.option("--once", is_flag=True, help="purge one window's events, then exit")
+@_connection_options("bucket", "s3_endpoint")
+def purge_events(queue_url: str | None, window: float, once: bool, **flags: Any) -> None:
+    """Purge originals changed in S3, from the bucket's event queue (the purge Lambda, as a process).
+
+    Deletes each changed original's derivatives and, with
+    TACHYON_CLOUDFRONT_DISTRIBUTION_ID, invalidates their CDN paths in one
+    coalesced invalidation per window. Run one per distribution.
+    """
+    settings = _settings(flags)
+    from purger.consumer import events_queue_url, run_once
+
+    with reaching("SQS (the events queue)", queue_url or settings.queue_prefix + "events"):
+        url = events_queue_url(settings, queue_url)
+    while True:
+        outcome = run_once(settings, url, window=window)
+        if outcome.originals or outcome.failed:
             click.echo(
-                f"note: '{key}' looks URL-encoded; S3 keys are not: '{decoded}' has {others} "
-                f"derivative(s) ({hint})",
-                err=True,
+                f"purged {outcome.originals} original(s), {outcome.deleted} derivative(s); "
+                f"invalidation {outcome.invalidation or '-'}; {len(outcome.failed)} message(s) to retry"
             )
+        if once:
+            return
 
 
 @click.command("queue-depth")
@@ -224,7 +282,9 @@ def queue_depth(as_json: bool, **flags: Any) -> None:
     """Print the number of waiting messages of each queue (what an autoscaler reads).
 
     Redis: the length of the list named after the queue (KEDA's redis scaler,
-    listName=derivatives). SQS: ApproximateNumberOfMessages of the queue.
+    listName=derivatives); unacked: delivered, not yet acknowledged. SQS: each
+    queue's ApproximateNumberOfMessages (visible), its messages in flight
+    (received, not yet deleted; unacked is their sum) and its dead-letter queue's depth.
     """
     settings = _settings(flags)
     with reaching("broker", settings.broker_url):
@@ -252,29 +312,35 @@ def _depths(settings: Settings) -> dict[str, int]:
         depths = {name: sum(counts[i * per : (i + 1) * per]) for i, name in enumerate(QUEUES)}
         depths["unacked"] = int(client.hlen("unacked"))  # delivered, not yet acknowledged (running)
         return depths
-    if url.startswith("sqs://"):
-        import boto3
-        from botocore.config import Config
-
-        from worker.app import configure
-
-        options = configure(settings).conf.broker_transport_options or {}
-        config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
-        sqs = boto3.client("sqs", region_name=options.get("region", settings.region), config=config)
-        depths = {}
-        for name in QUEUES:
-            with reaching(f"SQS (queue '{name}')", sqs.meta.endpoint_url):
-                queue_url = sqs.get_queue_url(QueueName=f"{options.get('queue_name_prefix', '')}{name}")[
-                    "QueueUrl"
-                ]
-                attributes = sqs.get_queue_attributes(
-                    QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-                )["Attributes"]
-            depths[name] = int(attributes["ApproximateNumberOfMessages"])
-        return depths
+    if settings.sqs:
+        return _sqs_depths(settings)
     if url.startswith("memory://"):
         raise click.ClickException("the memory:// broker lives inside one process; no depth to read")
     raise click.ClickException(f"queue depth is not supported for broker {url.split(':', 1)[0]}://")
+
+
+def _sqs_depths(settings: Settings) -> dict[str, int]:
+    """Visible messages per queue, in flight (received, not yet deleted), and in each dead-letter queue."""
+    from worker.app import sqs_queue_url
+    from worker.s3 import aws_client
+
+    sqs = aws_client(settings, "sqs")
+    visible: dict[str, int] = {}
+    extra: dict[str, int] = {}
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "RedrivePolicy"]
+    for name in QUEUES:
+        with reaching(f"SQS (queue '{name}')", sqs.meta.endpoint_url):
+            url = sqs_queue_url(settings, name)
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            visible[name] = int(attributes["ApproximateNumberOfMessages"])
+            extra[f"{name}_in_flight"] = int(attributes["ApproximateNumberOfMessagesNotVisible"])
+            if "RedrivePolicy" in attributes:  # a dead-letter queue is in the same account and region
+                dead = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].rsplit(":", 1)[1]
+                dead_url = f"{url.rsplit('/', 1)[0]}/{dead}"
+                counts = sqs.get_queue_attributes(QueueUrl=dead_url, AttributeNames=[names[0]])
+                extra[f"{name}_dead"] = int(counts["Attributes"][names[0]])
+    unacked = sum(count for key, count in extra.items() if key.endswith("_in_flight"))
+    return visible | {"unacked": unacked} | extra
 
 
 @click.command("worker-health")
@@ -286,12 +352,26 @@ def _depths(settings: Settings) -> dict[str, int]:
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="seconds to wait for the reply")
 @_connection_options("broker_url")
 def worker_health(node: str | None, timeout: float, **flags: Any) -> None:
-    """Exit 0 when this host's worker answers a Celery ping, 1 otherwise (a container healthcheck)."""
+    """Exit 0 when this host's worker answers a Celery ping, 1 otherwise (a container healthcheck).
+
+    On SQS, where workers run without remote control, the worker's heartbeat
+    file (touched every 10 s by its event loop) must be under a minute old.
+    """
     settings = _settings(flags)
+    name = node or f"celery@{socket.gethostname()}"
+    if settings.sqs:  # no remote control on SQS: read the worker's heartbeat file instead
+        from worker.health import STALE, age
+
+        seconds = age(name)
+        if seconds is not None and seconds < STALE:
+            click.echo(f"{name}: ok (heartbeat {seconds:.0f} s ago)")
+            return
+        state = "no heartbeat file" if seconds is None else f"last heartbeat {seconds:.0f} s ago"
+        click.echo(f"unhealthy: {name}: {state}", err=True)
+        sys.exit(1)
     from worker.app import configure
 
     celery = configure(settings)
-    name = node or f"celery@{socket.gethostname()}"
     try:
         replies = celery.control.ping(destination=[name], timeout=timeout)
     except Exception as error:
@@ -304,4 +384,4 @@ def worker_health(node: str | None, timeout: float, **flags: Any) -> None:
     sys.exit(1)
 
 
-__all__ = ["purge", "queue_depth", "reprocess", "worker_health"]
+__all__ = ["purge", "purge_events", "queue_depth", "reprocess", "worker_health"]

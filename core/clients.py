@@ -41,6 +41,27 @@ def s3_options(settings: Settings, role: Role) -> tuple[dict[str, Any], dict[str
     return {"region_name": settings.region, "endpoint_url": settings.s3_endpoint}, config
 
 
+def aws_options(settings: Settings, role: Role, service: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(client kwargs, botocore Config kwargs)`` for an SQS, DynamoDB or CloudFront client.
+
+    The region is always named: a Lambda@Edge replica runs in the region
+    nearest the viewer (its ``AWS_REGION``), but the queues and the job table
+    are in ``queue_region``. CloudFront's API lives in us-east-1. Endpoints
+    come from botocore's own ``AWS_ENDPOINT_URL_<SERVICE>`` variables
+    (moto, LocalStack), never from a setting: Lambda@Edge always talks to AWS.
+    """
+    connect, read, attempts, pool = _TIMEOUTS[role]
+    timeout = settings.s3_timeout if role == "edge" else (connect or 10.0)
+    config: dict[str, Any] = {
+        "connect_timeout": timeout,
+        "read_timeout": timeout if role == "edge" else (read or 60.0),
+        "retries": {"max_attempts": attempts, "mode": "standard"},
+        "max_pool_connections": pool,
+    }
+    region = "us-east-1" if service == "cloudfront" else settings.effective_queue_region
+    return {"region_name": region}, config
+
+
 def redis_options(role: Role) -> dict[str, Any]:
     """Keyword arguments for ``Redis.from_url`` (sync or asyncio) of ``role``."""
     timeout = 2.0 if role == "edge" else 10.0

@@ -9,8 +9,10 @@ the pending, failure and attempt keys (docs/worker.md).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import uuid
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Self
 
@@ -23,6 +25,12 @@ LIVE_QUEUE = "derivatives"
 #: Reprocessing, purges and S3 events: work nobody is waiting for.
 BATCH_QUEUE = "batch"
 QUEUES = (LIVE_QUEUE, BATCH_QUEUE)
+
+#: On SQS, each queue is the SQS queue ``queue_prefix + name`` (``tachyon-derivatives``)
+#: with a dead-letter queue named ``… + DEAD_LETTER_SUFFIX``; S3 sends its event
+#: notifications to ``queue_prefix + EVENTS_QUEUE``, read by the purge function.
+EVENTS_QUEUE = "events"
+DEAD_LETTER_SUFFIX = "-dlq"
 
 RENDER_TASK = "tachyon.render"
 REPROCESS_TASK = "tachyon.batch.reprocess"
@@ -143,3 +151,39 @@ def failure_reason(record: bytes | str, etag: str | None) -> str | None:
     if recorded and etag and recorded != etag:
         return None
     return str(value.get("reason", ""))
+
+
+def sqs_queue_name(queue: str, prefix: str) -> str:
+    """The SQS queue that carries ``queue`` (``derivatives`` → ``tachyon-derivatives``)."""
+    return prefix + queue
+
+
+def celery_message(task: str, kwargs: dict[str, Any], *, queue: str, task_id: str | None = None) -> str:
+    """An SQS message body that a Celery worker reads as the task ``task(**kwargs)``.
+
+    This is what kombu's SQS transport writes for ``send_task``: Celery's
+    message protocol 2 in kombu's envelope, base64 inside and out. Building it
+    here lets the edge send with one botocore ``SendMessage`` instead of
+    importing Celery (docs/edge.md); a test checks it against Celery's own.
+    """
+    task_id = task_id or str(uuid.uuid4())
+    body = json.dumps([[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+    headers: dict[str, Any] = {
+        "lang": "py", "task": task, "id": task_id, "shadow": None, "eta": None, "expires": None,
+        "group": None, "group_index": None, "retries": 0, "timelimit": [None, None],
+        "root_id": task_id, "parent_id": None, "argsrepr": "()", "kwargsrepr": repr(kwargs)[:1000],
+        "origin": "tachyon-edge", "ignore_result": True, "replaced_task_nesting": 0,
+        "stamped_headers": None, "stamps": {},
+    }  # fmt: skip
+    envelope = {
+        "body": base64.b64encode(body.encode()).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": headers,
+        "properties": {
+            "correlation_id": task_id, "reply_to": "", "delivery_mode": 2, "priority": 0,
+            "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
+            "delivery_info": {"exchange": "", "routing_key": queue},
+        },
+    }  # fmt: skip
+    return base64.b64encode(json.dumps(envelope).encode()).decode()

@@ -1,4 +1,4 @@
-"""What an S3 (or lock store) error means, decided once for the edge and the worker.
+"""What an S3 (or lock store, job table, queue) error means, decided once for the edge and the worker.
 
 - *missing*: the key is not there. S3 answers 404 (``NoSuchKey``/``NotFound``)
   to a caller that may list the bucket and 403 (``AccessDenied``) to one that
@@ -23,6 +23,9 @@ TRANSIENT_CODES = frozenset(
         "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
         "InternalError", "ServiceUnavailable", "OperationAborted", "RequestLimitExceeded",
         "ConditionalRequestConflict", "500", "502", "503", "504",
+        # DynamoDB and SQS (the job table, the queues)
+        "ProvisionedThroughputExceededException", "InternalServerError", "ServiceUnavailableException",
+        "TransactionConflictException", "RequestThrottled", "KMSThrottlingException",
     }
 )  # fmt: skip
 #: Exception classes (botocore's, urllib3's, redis's, the builtins) for a connection

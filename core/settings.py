@@ -15,7 +15,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from core.jobs import QUEUES
 from core.limits import Limits
 
 BUNDLED_CONFIG = Path(__file__).with_name("tachyon.toml")
@@ -57,6 +58,34 @@ class Settings(BaseSettings, Limits):
         None, description="Redis URL for pending-job keys; default: the broker when it is Redis"
     )
     derivative_prefix: str = Field("_derivatives/", description="key prefix under which all derivatives live")
+
+    # AWS-native queue, job records and CDN (docs/deploy.md; names in docs/configuration.md)
+    queue_region: str | None = Field(
+        None, description="region of the SQS queues and the job table; default: region"
+    )
+    queue_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="SQS queue URL per queue name (derivatives, batch); missing ones are "
+        "resolved with GetQueueUrl from queue_prefix + name, never created",
+    )
+    queue_prefix: str = Field("tachyon-", description="prefix of the SQS queue names (tachyon-derivatives)")
+    job_table: str | None = Field(
+        None,
+        description="DynamoDB table for pending/failed job records and batch progress, "
+        "when no Redis is configured (lock_url)",
+    )
+    cloudfront_distribution_id: str | None = Field(
+        None, description="CloudFront distribution whose cached derivatives a purge invalidates"
+    )
+    cloudfront_origin_path: str = Field(
+        "", description="the distribution's origin path (/media): keys outside it are not invalidated"
+    )
+    invalidation_wildcards: int = Field(
+        10,
+        ge=1,
+        le=15,
+        description="most wildcard paths one invalidation uses (CloudFront allows 15 at once)",
+    )
 
     # Edge policy
     sync_max_bytes: int = Field(
@@ -123,6 +152,26 @@ class Settings(BaseSettings, Limits):
         if self.lock_url:
             return self.lock_url
         return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else None
+
+    @field_validator("queue_urls")
+    @classmethod
+    def _known_queues(cls, urls: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(urls) - set(QUEUES))
+        if unknown:
+            raise ValueError(
+                f"unknown queue name(s) {', '.join(unknown)}; the queues are {', '.join(QUEUES)}"
+            )
+        return urls
+
+    @property
+    def sqs(self) -> bool:
+        """Whether the broker is SQS (the edge then sends with botocore, not Celery)."""
+        return self.broker_url.startswith("sqs://")
+
+    @property
+    def effective_queue_region(self) -> str:
+        """Region of the queues and the job table: explicit, else the bucket's."""
+        return self.queue_region or self.region
 
     def limits(self) -> Limits:
         """The core's guard limits, as a plain value."""

@@ -15,12 +15,12 @@ WORKDIR /app
 
 # Dependencies first, at the versions of requirements.lock (the tests' and the Lambda zip's too),
 # from the project's metadata alone, so code changes do not reinstall them. Both images install the
-# same layer (metrics and Flower included), so the second builds from the first one's cache.
+# same layer (metrics, Flower and SQS included), so the second builds from the first one's cache.
 COPY pyproject.toml README.md requirements.lock ./
-RUN mkdir core edge worker cli \
-    && pip install --constraint requirements.lock ".[metrics,flower]" \
+RUN mkdir core edge worker cli purger \
+    && pip install --constraint requirements.lock ".[metrics,flower,sqs]" \
     && pip uninstall --yes tachyon-edge \
-    && rmdir core edge worker cli
+    && rmdir core edge worker cli purger
 
 COPY core core
 COPY edge edge

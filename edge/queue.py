@@ -1,11 +1,18 @@
-"""Enqueue a render job once per derivative: a pending lock, then ``send_task`` by name.
+"""Enqueue a render job once per derivative: claim it, then send it by task name.
 
-The edge never imports the worker: it sends ``RENDER_TASK`` on ``LIVE_QUEUE``
-with a sending-only Celery app made on the first enqueue (a hit never pays for
-Celery's import). The Redis key ``pending_key(token)`` (NX, ``pending_ttl``)
-lets one miss per derivative send; a recorded failure stops sending. Without a
-lock store (``memory://`` in the one-process dev mode) the pending set lives in
-this process. docs/edge.md and docs/worker.md say more.
+The edge never imports the worker. Two steps, each with its adapter chosen
+from the settings and made on the first enqueue (a hit imports none of them):
+
+- **claim** — one job per derivative, and none while a failure is recorded:
+  the Redis key ``pending_key(token)`` (NX, ``pending_ttl``) next to
+  ``failed_key(token)`` when Redis is configured (``lock_url``, or a Redis
+  broker); else one conditional ``UpdateItem`` on the DynamoDB ``job_table``
+  (``edge.aws``); else a set in this process (``memory://`` dev mode);
+- **send** — ``RENDER_TASK`` on ``LIVE_QUEUE``: one botocore ``SendMessage``
+  to the SQS queue when the broker is ``sqs://`` (``edge.aws``, no Celery),
+  else a sending-only Celery app (Redis).
+
+docs/edge.md and docs/worker.md say more; docs/deploy.md compares the setups.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from core.clients import redis_options
 from core.jobs import LIVE_QUEUE, RENDER_TASK, RenderJob, failed_key, failure_reason, pending_key
@@ -40,6 +47,29 @@ _CONNECT_TIMEOUT = 2.0
 
 class QueueError(Exception):
     """The lock store or the broker failed; the viewer gets the original meanwhile."""
+
+
+class Claims(Protocol):
+    """Where a job is marked pending, and a give-up is read."""
+
+    async def claim(self, job: RenderJob, token: str) -> str | None:
+        """None when this miss took the job; else why not ("pending" or "worker gave up: …")."""
+
+    async def release(self, token: str) -> None:
+        """Undo a claim whose message was never sent, so the next miss tries again."""
+
+    async def close(self) -> None:
+        """Release the client's connections."""
+
+
+class Sender(Protocol):
+    """Where a claimed job is sent."""
+
+    async def send(self, job: RenderJob) -> str:
+        """Send the job; returns its task id."""
+
+    async def close(self) -> None:
+        """Release the client's connections."""
 
 
 def celery_app(broker_url: str) -> Any:
@@ -69,77 +99,147 @@ def celery_app(broker_url: str) -> Any:
         return app
 
 
-class JobQueue:
-    """Enqueues render jobs for one edge; its Redis client is made lazily in the loop."""
+PENDING = "a job for this derivative is pending"
 
-    def __init__(self, settings: Settings, *, redis: Any | None = None, app: Any | None = None) -> None:
+
+class RedisClaims:
+    """``SET NX EX`` of the pending key after a look at the failure record (two round trips)."""
+
+    def __init__(self, settings: Settings, url: str, client: Any | None = None) -> None:
         self._settings = settings
-        self._redis = redis
-        self._app = app
-        self._local: dict[str, float] = {}  # token → expiry (monotonic), when there is no Redis
+        self._url = url
+        self._redis = client
         self._lock = asyncio.Lock()
 
-    async def _lock_client(self) -> Any | None:
-        if self._redis is None and self._settings.effective_lock_url:
+    async def _client(self) -> Any:
+        if self._redis is None:
             async with self._lock:
                 if self._redis is None:
                     from redis.asyncio import Redis
 
-                    self._redis = Redis.from_url(self._settings.effective_lock_url, **redis_options("edge"))
+                    self._redis = Redis.from_url(self._url, **redis_options("edge"))
         return self._redis
 
+    async def claim(self, job: RenderJob, token: str) -> str | None:
+        redis = await self._client()
+        failed = await redis.get(failed_key(token))
+        if failed is not None:
+            reason = failure_reason(failed, job.etag)
+            if reason is not None:
+                return "worker gave up: " + reason[:200]
+            await redis.delete(failed_key(token))  # about a replaced original
+        claimed = await redis.set(pending_key(token), b"1", nx=True, ex=self._settings.pending_ttl)
+        return None if claimed else PENDING
+
+    async def release(self, token: str) -> None:
+        with contextlib.suppress(Exception):  # the lock store is down too: the key expires anyway
+            await (await self._client()).delete(pending_key(token))
+
     async def close(self) -> None:
-        """Close the Redis client (connections go back to the OS)."""
         if self._redis is not None:
             client, self._redis = self._redis, None
             await client.aclose()
+
+
+class LocalClaims:
+    """Claims held by this process only (no shared store: the one-process dev mode)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._local: dict[str, float] = {}  # token → expiry (monotonic)
+
+    async def claim(self, job: RenderJob, token: str) -> str | None:
+        now = time.monotonic()
+        if self._local.get(token, 0.0) > now:
+            return PENDING
+        if len(self._local) > 10_000:  # forget expired claims now and then
+            self._local = {t: until for t, until in self._local.items() if until > now}
+        self._local[token] = now + self._settings.pending_ttl
+        return None
+
+    async def release(self, token: str) -> None:
+        self._local.pop(token, None)
+
+    async def close(self) -> None:
+        return None
+
+
+class CelerySender:
+    """``send_task`` by name through a sending-only Celery app (the Redis broker)."""
+
+    def __init__(self, settings: Settings, app: Any | None = None) -> None:
+        self._settings = settings
+        self._app = app
+
+    async def send(self, job: RenderJob) -> str:
+        return await asyncio.to_thread(self._send, job)
+
+    def _send(self, job: RenderJob) -> str:
+        app = self._app or celery_app(self._settings.broker_url)
+        return str(app.send_task(RENDER_TASK, kwargs=job.to_kwargs(), queue=LIVE_QUEUE).id)
+
+    async def close(self) -> None:
+        return None
+
+
+def make_claims(settings: Settings, redis: Any | None = None) -> Claims:
+    """The claim store the settings name: Redis, else the DynamoDB job table, else this process."""
+    url = settings.effective_lock_url
+    if url or redis is not None:
+        return RedisClaims(settings, url or "", redis)
+    if settings.job_table:
+        from edge.aws import TableClaims
+
+        return TableClaims(settings)
+    return LocalClaims(settings)
+
+
+def make_sender(settings: Settings, app: Any | None = None) -> Sender:
+    """The sender the broker needs: botocore's SendMessage for SQS, else Celery."""
+    if settings.sqs and app is None:
+        from edge.aws import SqsSender
+
+        return SqsSender(settings)
+    return CelerySender(settings, app)
+
+
+class JobQueue:
+    """Enqueues render jobs for one edge; its adapters are made on the first enqueue."""
+
+    def __init__(self, settings: Settings, *, redis: Any | None = None, app: Any | None = None) -> None:
+        self._settings = settings
+        self._given = (redis, app)
+        self._claims: Claims | None = None
+        self._sender: Sender | None = None
+
+    async def close(self) -> None:
+        """Close the adapters' clients (connections go back to the OS)."""
+        for adapter in (self._claims, self._sender):
+            if adapter is not None:
+                await adapter.close()
+        self._claims = self._sender = None
 
     async def enqueue(self, job: RenderJob) -> Sent:
         """Send ``job`` unless one is pending or failed; returns the outcome and a reason."""
         token = job.token
         if token is None:
             raise QueueError("a render job without a token cannot be deduplicated")
+        redis, app = self._given
         try:
-            redis = await self._lock_client()
-            if redis is None:
-                if not self._claim_locally(token):
-                    return Sent("pending", "a job for this derivative is pending")
-            else:
-                failed = await redis.get(failed_key(token))
-                if failed is not None:
-                    reason = failure_reason(failed, job.etag)
-                    if reason is not None:
-                        return Sent("failed", "worker gave up: " + reason[:200])
-                    await redis.delete(failed_key(token))  # about a replaced original
-                claimed = await redis.set(pending_key(token), b"1", nx=True, ex=self._settings.pending_ttl)
-                if not claimed:
-                    return Sent("pending", "a job for this derivative is pending")
+            if self._claims is None:
+                self._claims = make_claims(self._settings, redis)
+            refused = await self._claims.claim(job, token)
         except Exception as error:
             raise QueueError(f"lock store: {type(error).__name__}: {error}"[:300]) from error
+        if refused == PENDING:
+            return Sent("pending", PENDING)
+        if refused is not None:
+            return Sent("failed", refused)
         try:
-            task_id = await asyncio.to_thread(self._send, job)
+            if self._sender is None:
+                self._sender = make_sender(self._settings, app)
+            task_id = await self._sender.send(job)
         except Exception as error:
-            await self._release(redis, token)
+            await self._claims.release(token)
             raise QueueError(f"broker: {type(error).__name__}: {error}"[:300]) from error
         return Sent("queued", "job sent", task_id)
-
-    def _send(self, job: RenderJob) -> str:
-        app = self._app or celery_app(self._settings.broker_url)
-        return str(app.send_task(RENDER_TASK, kwargs=job.to_kwargs(), queue=LIVE_QUEUE).id)
-
-    def _claim_locally(self, token: str) -> bool:
-        now = time.monotonic()
-        if self._local.get(token, 0.0) > now:
-            return False
-        if len(self._local) > 10_000:  # forget expired claims now and then
-            self._local = {t: until for t, until in self._local.items() if until > now}
-        self._local[token] = now + self._settings.pending_ttl
-        return True
-
-    async def _release(self, redis: Any | None, token: str) -> None:
-        """Undo a claim whose message was never sent, so the next miss tries again."""
-        if redis is None:
-            self._local.pop(token, None)
-            return
-        with contextlib.suppress(Exception):  # the lock store is down too: the key expires anyway
-            await redis.delete(pending_key(token))

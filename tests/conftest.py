@@ -45,6 +45,39 @@ def s3_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def dynamodb_endpoint(s3_endpoint: str) -> Iterator[str]:
+    """The same moto backends, behind a server that handles one request at a time, for DynamoDB.
+
+    DynamoDB applies a conditional write atomically; moto checks and writes
+    in two steps, so two concurrent requests on its threaded server can both
+    pass one condition. Served one at a time, as DynamoDB's guarantee implies.
+    """
+    import threading
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def endpoints(s3_endpoint: str, dynamodb_endpoint: str) -> Any:
+    """Both moto servers, as ``tests.aws.Endpoints``."""
+    from tests.aws import Endpoints
+
+    return Endpoints(s3_endpoint, dynamodb_endpoint)
+
+
+@pytest.fixture(scope="session")
 def s3_client(s3_endpoint: str) -> Any:
     """A plain boto3 client for arranging and inspecting the bucket in tests."""
     import boto3

@@ -86,20 +86,19 @@ def test_reprocess_refuses_bad_arguments(bucket: str, s3_endpoint: str, redis_ur
 
 
 def test_a_run_keeps_the_first_failure_reasons_and_counts_them_all(redis_url: str) -> None:
-    from worker.batch import MAX_FAILURES_KEPT, read_progress, record, start_run
+    from worker.progress import MAX_FAILURES_KEPT, RedisProgress
     from worker.render import Result
 
-    locks = redis.Redis.from_url(redis_url)
+    store = RedisProgress(redis.Redis.from_url(redis_url))
     run = "cap-test"
-    start_run(locks, run, bucket="b", prefix="", queries=["w=1"])
-    record(
-        locks,
+    store.start(run, bucket="b", prefix="", queries=["w=1"])
+    store.record(
         run,
         "a.jpg",
         [Result(f"w={i}", "failed", reason="corrupt") for i in range(MAX_FAILURES_KEPT - 2)],
     )
-    record(locks, run, "b.jpg", [Result(f"w={i}", "failed", reason="corrupt") for i in range(5)])
-    progress = read_progress(locks, run, with_failures=True)
+    store.record(run, "b.jpg", [Result(f"w={i}", "failed", reason="corrupt") for i in range(5)])
+    progress = store.read(run, with_failures=True)
     assert progress is not None
     assert progress.failed == MAX_FAILURES_KEPT + 3
     assert len(progress.failures) == MAX_FAILURES_KEPT

@@ -28,6 +28,7 @@ from PIL import Image
 
 from cli.build import build_lambda
 from core.jobs import LIVE_QUEUE
+from tests.worker_process import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -152,6 +153,95 @@ print(json.dumps(dict(out, paths=sys.path)))
     assert (
         out["response"]["headers"]["cache-control"][0]["value"] == "public, max-age=7"
     )  # the bundled config
+
+
+def test_an_unknown_key_in_the_config_is_refused_before_anything_is_built(tmp_path: Path) -> None:
+    config = tmp_path / "tachyon.toml"
+    config.write_text('brokr_url = "sqs://"\nfallback_ttl = 7\n')
+    result = CliRunner().invoke(build_lambda, ["--config", str(config), "-o", str(tmp_path / "edge.zip")])
+    assert result.exit_code == 1
+    assert "unknown setting(s) brokr_url" in result.output
+    assert not (tmp_path / "edge.zip").exists()
+
+
+def test_the_purge_function_holds_its_handler_and_core_only() -> None:
+    from cli.lambda_zip import PURGE, edge_modules
+
+    names = {path.relative_to(ROOT).as_posix() for path in edge_modules(function=PURGE)}
+    assert {"purger/handler.py", "purger/cdn.py", "core/changes.py", "core/settings.py"} <= names
+    assert not {name for name in names if name.startswith(("edge/", "worker/", "cli/"))}
+    assert "pillow" not in PURGE.requirements  # core.processing is reachable, never loaded
+
+
+@pytest.fixture(scope="module")
+def sqs_package(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, endpoints: Any) -> dict[str, Any]:
+    """The edge zip for an SQS deployment: queue URLs and the job table bundled, no Redis anywhere."""
+    from tests.aws import Stack
+
+    stack = Stack(endpoints)
+    work = tmp_path_factory.mktemp("lambda-sqs")
+    config = work / "tachyon.toml"
+    config.write_text(
+        "\n".join([
+            'region = "us-east-1"', f's3_endpoint = "{s3_endpoint}"', 'broker_url = "sqs://"',
+            f'job_table = "{stack.table}"', "sync_max_bytes = 1000000",
+            "[queue_urls]", f'derivatives = "{stack.urls["derivatives"]}"', "",
+        ])
+    )  # fmt: skip
+    interpreter = python312()
+    args = ["--config", str(config), "-o", str(work / "edge.zip")]
+    args += ["--compile-with", interpreter] if interpreter else ["--host-platform"]
+    result = CliRunner().invoke(build_lambda, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    folder = work / "clean"
+    with zipfile.ZipFile(work / "edge.zip") as archive:
+        archive.extractall(folder)
+    return {
+        "folder": folder,
+        "python": interpreter or sys.executable,
+        "stack": stack,
+        "zip": work / "edge.zip",
+    }
+
+
+def test_an_sqs_edge_zip_has_no_celery_redis_or_secret_and_enqueues_from_a_far_region(
+    sqs_package: dict[str, Any], s3_client: Any, bucket: str, fixtures: Path, endpoints: Any
+) -> None:
+    folder: Path = sqs_package["folder"]
+    stack = sqs_package["stack"]
+    for absent in ("celery", "kombu", "redis", "billiard"):
+        assert not (folder / absent).exists(), absent
+    assert (folder / "botocore" / "data" / "dynamodb").is_dir()
+    assert "password" not in (folder / "core" / "tachyon.toml").read_text()
+    s3_client.put_object(Bucket=bucket, Key="big.png", Body=(fixtures / "humans.png").read_bytes())
+    events = Path(__file__).parent / "events" / "origin-request-s3.json"
+    script = f"""
+import json, sys
+sys.path.insert(0, {str(folder)!r})
+import edge.handler as handler
+event = json.load(open({str(events)!r}))
+request = event["Records"][0]["cf"]["request"]
+request.update(uri="/big.png", querystring="w=100")
+request["origin"]["s3"]["domainName"] = {bucket + ".s3.us-east-1.amazonaws.com"!r}
+queued = handler.origin_request(event, None)
+loaded = sorted(m for m in ("celery", "kombu", "redis") if m in sys.modules)
+print(json.dumps(dict(queued=queued, loaded=loaded)))
+"""
+    env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")} | endpoints.env()
+    env |= {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_REGION": "ap-southeast-2",
+        "AWS_DEFAULT_REGION": "ap-southeast-2",
+    }
+    command = [sqs_package["python"], "-I", "-S", "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["queued"]["headers"]["x-tachyon-outcome"][0]["value"] == "queued", done.stderr[-2000:]
+    assert out["loaded"] == []
+    assert stack.depth("derivatives") == (1, 0)
+    (claim,) = stack.ddb.scan(TableName=stack.table)["Items"]
+    assert claim["pk"]["S"].startswith("job:")
 
 
 def test_a_zip_without_byte_code_says_so_and_what_it_costs(tmp_path: Path) -> None:

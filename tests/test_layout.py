@@ -3,6 +3,7 @@
 - ``core`` is the pure derivative core: it imports none of ``edge``, ``worker``,
   ``cli``, and no I/O library (no AWS SDK, Redis, Celery, HTTP client or server);
 - ``edge`` and ``worker`` never import each other (nor the command line);
+- ``purger`` (the purge Lambda) imports only ``core``;
 - ``cli`` sits above both and may import anything.
 A cycle between two packages always breaks one of these rules; the checker is
 run on a made-up tree too, to show that it reports one.
@@ -14,13 +15,14 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "edge", "worker", "cli")
+PACKAGES = ("core", "edge", "worker", "cli", "purger")
 IO_LIBRARIES = frozenset({"boto3", "botocore", "redis", "celery", "kombu", "aiohttp", "moto", "urllib3"})
 #: package → top-level names it must never import.
 FORBIDDEN: dict[str, frozenset[str]] = {
     "core": frozenset({"edge", "worker", "cli"}) | IO_LIBRARIES,
     "edge": frozenset({"worker", "cli"}),
     "worker": frozenset({"edge", "cli"}),
+    "purger": frozenset({"edge", "worker", "cli"}),
     "cli": frozenset(),
 }
 

@@ -80,12 +80,12 @@ def test_the_images_install_exactly_what_the_tests_run(tmp_path: Path) -> None:
     """The Dockerfiles' dependency layer, resolved by pip here: the versions installed in this venv."""
     for name in ("pyproject.toml", "README.md", "requirements.lock"):
         shutil.copy(ROOT / name, tmp_path / name)
-    for package in ("core", "edge", "worker", "cli"):
+    for package in ("core", "edge", "worker", "cli", "purger"):
         (tmp_path / package).mkdir()
     report = tmp_path / "report.json"
     done = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report",
-         str(report), "--constraint", "requirements.lock", ".[metrics,flower]"],
+         str(report), "--constraint", "requirements.lock", ".[metrics,flower,sqs]"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

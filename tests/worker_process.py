@@ -13,7 +13,8 @@ Usage::
 extra_args=(), ready_timeout=60)`` is a context manager yielding a
 ``WorkerProcess`` — a ``subprocess.Popen`` with ``nodename``, ``log_path``,
 ``log_text()`` and ``kill_tree()``. It returns once the worker answers a Celery
-ping (so its queues are being consumed), and on exit stops it with SIGTERM
+ping (so its queues are being consumed; on SQS, which has no remote control,
+once it logs that it is ready), and on exit stops it with SIGTERM
 (warm shutdown), then SIGKILL of its whole process group after 20 s.
 
 ``env`` is laid over this process's environment (AWS test credentials, ...);
@@ -70,6 +71,14 @@ def ping(broker_url: str, nodename: str, timeout: float = 1.0) -> bool:
     return any(nodename in reply for reply in replies or [])
 
 
+def ready(proc: WorkerProcess, broker_url: str) -> bool:
+    """Whether the worker consumes: it answers a ping, or on SQS (no remote control) it logged so."""
+    if broker_url.startswith("sqs://"):
+        time.sleep(0.2)
+        return f"{proc.nodename} ready." in proc.log_text()
+    return ping(broker_url, proc.nodename)
+
+
 def start_worker(
     env: Mapping[str, str],
     queues: Sequence[str] = ("derivatives", "batch"),
@@ -102,7 +111,7 @@ def start_worker(
         )
     proc.nodename, proc.log_path = nodename, log_path
     deadline = time.monotonic() + ready_timeout
-    while not ping(broker, nodename):
+    while not ready(proc, broker):
         if proc.poll() is not None:
             raise RuntimeError(f"celery worker exited with {proc.returncode}:\n{proc.log_text()[-4000:]}")
         if time.monotonic() > deadline:

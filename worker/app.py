@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
-from core.jobs import BATCH_QUEUE, LIVE_QUEUE, RENDER_TASK
+from core.jobs import BATCH_QUEUE, LIVE_QUEUE, QUEUES, RENDER_TASK, sqs_queue_name
 from core.settings import Settings, get_settings
+from worker.health import Heartbeat
 
 log = logging.getLogger("tachyon.worker")
 
 #: Seconds the visibility timeout exceeds the hard time limit by default.
 VISIBILITY_MARGIN = 60
+#: Seconds between a busy SQS consumer's checks for room to take the next message.
+SQS_POLLING_INTERVAL = 0.01
 
 app = Celery("tachyon", include=["worker.tasks", "worker.batch", "worker.purge", "worker.metrics"])
+app.steps["consumer"].add(Heartbeat)
 #: The settings the tasks run with (one slot, replaced by ``configure``).
 _current: dict[str, Settings] = {}
 
@@ -47,9 +51,57 @@ def transport_options(settings: Settings) -> dict[str, Any]:
             unacked_restore_interval=interval,
             unacked_restore_throttle=max(1, timeout // (2 * interval)),
         )
-    elif settings.broker_url.startswith("sqs://"):
-        options.update(region=settings.region)
+    elif settings.sqs:
+        options.update(
+            region=settings.effective_queue_region,
+            # Only these queues, by URL: kombu then never lists or creates a queue.
+            predefined_queues=PredefinedQueues(settings),
+            # Seconds before a busy consumer looks again for room to take a message
+            # (kombu's default, 1 s, costs prefetch-1 workers a second per task).
+            polling_interval=SQS_POLLING_INTERVAL,
+        )
     return options
+
+
+def sqs_queue_url(settings: Settings, name: str) -> str:
+    """The URL of one Celery queue on SQS: configured, else ``GetQueueUrl`` (never created)."""
+    if name in settings.queue_urls:
+        return settings.queue_urls[name]
+    from worker.s3 import aws_client
+
+    answer = aws_client(settings, "sqs").get_queue_url(QueueName=sqs_queue_name(name, settings.queue_prefix))
+    return str(answer["QueueUrl"])
+
+
+def sqs_queue_urls(settings: Settings) -> dict[str, str]:
+    """The URL of each Celery queue on SQS."""
+    return {name: sqs_queue_url(settings, name) for name in QUEUES}
+
+
+class PredefinedQueues(Mapping[str, dict[str, str]]):
+    """kombu's ``predefined_queues``, looked up on first use rather than when the app is configured.
+
+    ``configure`` runs on import (the CLI imports the worker app for commands
+    that never touch SQS); kombu reads this mapping when it opens a channel.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._urls: dict[str, str] | None = None
+
+    def _resolved(self) -> dict[str, str]:
+        if self._urls is None:
+            self._urls = sqs_queue_urls(self._settings)
+        return self._urls
+
+    def __getitem__(self, name: str) -> dict[str, str]:
+        return {"url": self._resolved()[name]}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(QUEUES)
+
+    def __len__(self) -> int:
+        return len(QUEUES)
 
 
 def _queue(name: str) -> Queue:
@@ -81,6 +133,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": BATCH_QUEUE,
         "task_routes": {RENDER_TASK: {"queue": LIVE_QUEUE}, "tachyon.*": {"queue": BATCH_QUEUE}},
         "worker_hijack_root_logger": False,
+        # Remote control needs a broadcast queue per worker, which SQS would have to create.
+        "worker_enable_remote_control": not settings.sqs,
     }
 
 

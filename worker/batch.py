@@ -3,15 +3,15 @@
 ``tachyon.batch.reprocess`` lists one page at a time and sends one
 ``tachyon.batch.render`` per original (handing the rest of a long listing to a
 new task); ``tachyon.batch.render`` downloads once and renders what is not
-fresh. Progress is counted in a Redis hash per run. docs/worker.md has the shape
-of a run and what the counters mean after a redelivery.
+fresh. Progress is counted per run in Redis or the job table (``worker.progress``).
+docs/worker.md has the shape of a run and what the counters mean after a redelivery.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from celery import Task
@@ -23,104 +23,14 @@ from core.errors import error_text
 from core.formats import format_of_path
 from core.jobs import BATCH_QUEUE, BATCH_RENDER_TASK, REPROCESS_TASK, BatchRenderJob, ReprocessJob
 from worker.app import app, current_settings
+from worker.progress import ProgressStore, progress_store
 from worker.render import Result, render_original
-from worker.s3 import RETRY_POLICY, TransientError, list_pages, lock_client, s3_client
+from worker.s3 import RETRY_POLICY, TransientError, list_pages, s3_client
 
 log = logging.getLogger("tachyon.worker")
 
 #: Listing pages (≤ 1,000 keys each) one reprocess task sends before handing over.
 PAGES_PER_TASK = 50
-#: How long a run's progress stays readable in Redis, seconds.
-PROGRESS_TTL = 7 * 24 * 3600
-#: At most this many failures are kept per run with their reasons (all are counted).
-MAX_FAILURES_KEPT = 10_000
-
-
-def progress_key(run: str) -> str:
-    """Redis hash of one run's counters."""
-    return f"tachyon:batch:{run}"
-
-
-def failures_key(run: str) -> str:
-    """Redis hash of one run's failures: "original?args" → reason."""
-    return f"tachyon:batch:{run}:failed"
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A run's counters as read from Redis."""
-
-    originals: int = 0
-    expected: int = 0
-    rendered: int = 0
-    fresh: int = 0
-    failed: int = 0
-    listed: bool = False
-    failures: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def done(self) -> int:
-        """Derivatives finished one way or another."""
-        return self.rendered + self.fresh + self.failed
-
-    @property
-    def finished(self) -> bool:
-        """Listing is over and every derivative sent has an outcome."""
-        return self.listed and self.done >= self.expected
-
-
-def start_run(redis: Any, run: str, *, bucket: str, prefix: str, queries: Sequence[str]) -> None:
-    """Create the run's counters before its first task is sent."""
-    key = progress_key(run)
-    redis.hset(
-        key,
-        mapping={
-            "bucket": bucket, "prefix": prefix, "args": "\n".join(queries), "originals": 0,
-            "expected": 0, "rendered": 0, "fresh": 0, "failed": 0, "listed": 0,
-        },
-    )  # fmt: skip
-    redis.expire(key, PROGRESS_TTL)
-
-
-def read_progress(redis: Any, run: str, *, with_failures: bool = False) -> Progress | None:
-    """The run's counters, or None for an unknown run."""
-    raw = redis.hgetall(progress_key(run))
-    if not raw:
-        return None
-    values = {k.decode(): v.decode() for k, v in raw.items()}
-    failures: dict[str, str] = {}
-    if with_failures:
-        failures = {k.decode(): v.decode() for k, v in redis.hgetall(failures_key(run)).items()}
-    return Progress(
-        originals=int(values.get("originals", 0)),
-        expected=int(values.get("expected", 0)),
-        rendered=int(values.get("rendered", 0)),
-        fresh=int(values.get("fresh", 0)),
-        failed=int(values.get("failed", 0)),
-        listed=values.get("listed") == "1",
-        failures=failures,
-    )
-
-
-def record(redis: Any, run: str | None, original_key: str, results: Sequence[Result]) -> None:
-    """Add one original's outcomes to its run (one round trip)."""
-    if redis is None or not run:
-        return
-    counts = {"rendered": 0, "fresh": 0, "failed": 0}
-    failed = [r for r in results if r.outcome in ("failed", "skipped")]
-    room = MAX_FAILURES_KEPT - int(redis.hlen(failures_key(run))) if failed else 0
-    pipe = redis.pipeline(transaction=False)
-    for result in results:
-        outcome = "failed" if result.outcome == "skipped" else result.outcome
-        counts[outcome] += 1
-    for result in failed[: max(0, room)]:  # every failure is counted; the first ones keep their reason
-        pipe.hset(failures_key(run), f"{original_key}?{result.query}", result.reason or "failed")
-    for name, count in counts.items():
-        if count:
-            pipe.hincrby(progress_key(run), name, count)
-    if counts["failed"]:
-        pipe.expire(failures_key(run), PROGRESS_TTL)
-    pipe.execute()
 
 
 def image_keys(keys: Iterable[str]) -> list[str]:
@@ -134,7 +44,7 @@ def fan_out(
     queries: Sequence[str],
     run: str | None,
     *,
-    redis: Any = None,
+    progress: ProgressStore | None = None,
 ) -> tuple[int, str | None]:
     """Send one batch render per image key, page by page; returns (sent, last key seen).
 
@@ -167,12 +77,16 @@ def fan_out(
                         retry=False,
                     )
             sent += len(originals)
-            if redis is not None and run and originals:
-                pipe = redis.pipeline(transaction=False)
-                pipe.hincrby(progress_key(run), "originals", len(originals))
-                pipe.hincrby(progress_key(run), "expected", len(originals) * len(queries))
-                pipe.execute()
+            if progress is not None and run and originals:
+                progress.add_listed(run, len(originals), len(originals) * len(queries))
     return sent, last
+
+
+def record(run: str | None, original_key: str, results: Sequence[Result]) -> None:
+    """Add one original's outcomes to its run, in the store the settings name."""
+    progress = progress_store(current_settings()) if run else None
+    if progress is not None and run:
+        progress.record(run, original_key, results)
 
 
 class _BatchTask(Task):  # type: ignore[misc]
@@ -184,7 +98,7 @@ class _BatchTask(Task):  # type: ignore[misc]
         job = BatchRenderJob.from_kwargs(kwargs)
         reason = f"{type(exc).__name__}: {error_text(exc)}"
         results = [Result(q, "failed", reason=reason) for q in job.queries]
-        record(lock_client(current_settings()), job.run, job.original_key, results)
+        record(job.run, job.original_key, results)
 
 
 @app.task(  # type: ignore[untyped-decorator]
@@ -197,7 +111,7 @@ def reprocess(**kwargs: Any) -> int:
     job = ReprocessJob.from_kwargs(kwargs)
     bucket, prefix, queries, run, start_after = job.bucket, job.prefix, job.queries, job.run, job.start_after
     settings = current_settings()
-    redis = lock_client(settings)
+    progress = progress_store(settings)
     pages = list_pages(
         s3_client(settings), bucket, prefix, start_after=start_after, skip_prefix=settings.derivative_prefix
     )
@@ -210,11 +124,11 @@ def reprocess(**kwargs: Any) -> int:
             if len(taken) >= PAGES_PER_TASK:
                 return
 
-    sent, last = fan_out(limited(), bucket, queries, run, redis=redis)
+    sent, last = fan_out(limited(), bucket, queries, run, progress=progress)
     if len(taken) >= PAGES_PER_TASK and last is not None:
         app.send_task(REPROCESS_TASK, kwargs=replace(job, start_after=last).to_kwargs(), queue=BATCH_QUEUE)
-    elif redis is not None and run:
-        redis.hset(progress_key(run), "listed", 1)
+    elif progress is not None and run:
+        progress.mark_listed(run)
     log.info("batch %s: sent %d originals after %r", run, sent, start_after)
     return sent
 
@@ -233,5 +147,5 @@ def render_batch(**kwargs: Any) -> int:
     for result in results:
         if result.outcome == "failed":
             log.warning("batch %s: %s?%s failed: %s", run, original_key, result.query, result.reason)
-    record(lock_client(settings), run, original_key, results)
+    record(run, original_key, results)
     return sum(r.outcome == "rendered" for r in results)

@@ -1,4 +1,4 @@
-"""S3 and Redis for the worker: thin, synchronous, fork-safe adapters.
+"""S3, Redis and the other AWS clients for the worker: thin, synchronous, fork-safe adapters.
 
 Celery tasks are synchronous, so the worker calls boto3 directly. Clients are
 made lazily per process (a boto3 client or a Redis pool must not cross ``fork``
@@ -23,7 +23,7 @@ import redis
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.clients import redis_options, s3_options
+from core.clients import aws_options, redis_options, s3_options
 from core.objects import put_fields
 from core.s3errors import describe, meaning
 from core.settings import Settings
@@ -82,6 +82,24 @@ def s3_client(settings: Settings) -> Any:
 
         client_kwargs, config = s3_options(settings, "worker")
         client = boto3.session.Session().client("s3", config=Config(**config), **client_kwargs)
+        _clients[key] = client
+    return client
+
+
+def aws_client(settings: Settings, service: str) -> Any:
+    """This process's boto3 client of ``service`` (sqs, dynamodb, cloudfront) for ``settings``.
+
+    Named for ``queue_region`` (CloudFront: us-east-1); the endpoint comes from
+    boto3's ``AWS_ENDPOINT_URL_<SERVICE>`` variables when set (moto, LocalStack).
+    """
+    key = f"{os.getpid()}:{service}:{id(settings)}"
+    client = _clients.get(key)
+    if client is None:
+        import boto3
+
+        client_kwargs, config = aws_options(settings, "worker", service)
+        session: Any = boto3.session.Session()  # ``service`` is not a literal the stubs know
+        client = session.client(service, config=Config(**config), **client_kwargs)
         _clients[key] = client
     return client
 

@@ -1,16 +1,17 @@
 """The live render task, sent by the edge by name on a derivative miss.
 
-The edge sets ``pending_key(token)`` (NX, ``pending_ttl``) and sends
-``RENDER_TASK`` with ``RenderJob`` keyword arguments, token included, on the
-``derivatives`` queue. This task makes the derivative unless a fresh one exists, then deletes
-the pending key so a later miss may enqueue again.
+The edge claims the job (the Redis key ``pending_key(token)``, or the job's
+item in the DynamoDB job table: ``worker.ledger``) and sends ``RENDER_TASK``
+with ``RenderJob`` keyword arguments, token included, on the ``derivatives``
+queue. This task makes the derivative unless a fresh one exists, then releases
+the claim so a later miss may enqueue again.
 
 - S3 throttling, timeouts, 5xx: retried with exponential backoff and jitter
   (``autoretry_for``), at most ``MAX_RETRIES`` times; then the pending key is
   released and the task fails (the edge will enqueue again on a later miss).
 - A bad original (missing, corrupt, refused by a guard, too slow to render):
-  not retried. The reason is stored under ``failed_key(token)`` for
-  ``failure_ttl`` seconds — the edge keeps serving the original and does not
+  not retried. The reason is recorded (``failed_key(token)``, or the job's
+  item) for ``failure_ttl`` seconds — the edge keeps serving the original and does not
   enqueue that derivative meanwhile — and the task ends normally.
 """
 
@@ -23,10 +24,11 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from core.errors import error_text
-from core.jobs import RENDER_TASK, RenderJob, attempts_key, failed_key, failure_record, pending_key
+from core.jobs import RENDER_TASK, RenderJob
 from worker.app import app, current_settings
+from worker.ledger import Ledger, ledger
 from worker.render import Result, render_original
-from worker.s3 import RETRY_POLICY, TransientError, lock_client
+from worker.s3 import RETRY_POLICY, TransientError
 
 log = logging.getLogger("tachyon.worker")
 
@@ -34,29 +36,24 @@ log = logging.getLogger("tachyon.worker")
 MAX_KILLED = 3
 
 
-def _keys_of(job: RenderJob) -> tuple[Any, str] | None:
-    """The lock store and the job's token, or None when either is missing (no bookkeeping)."""
-    redis = lock_client(current_settings())
-    return None if job.token is None or redis is None else (redis, job.token)
+def _ledger_of(job: RenderJob) -> tuple[Ledger, str] | None:
+    """The job's records and its token, or None when either is missing (no bookkeeping)."""
+    found = ledger(current_settings())
+    return None if job.token is None or found is None else (found, job.token)
 
 
 def finish(job: RenderJob, reason: str | None) -> None:
-    """Release the pending key; with a reason, record the failure first (same round trip)."""
-    if (found := _keys_of(job)) is None:
-        return
-    redis, token = found
-    pipe = redis.pipeline(transaction=False)
-    if reason is not None:
-        pipe.set(failed_key(token), failure_record(job.etag, reason), ex=current_settings().failure_ttl)
-    pipe.delete(pending_key(token), attempts_key(token))
-    pipe.execute()
+    """Release the pending claim; with a reason, record the failure (same round trip)."""
+    if (found := _ledger_of(job)) is not None:
+        records, token = found
+        records.finish(token, job.etag, reason)
 
 
 def forget_start(job: RenderJob) -> None:
     """Drop the count of killed starts: this start ended normally."""
-    if (found := _keys_of(job)) is not None:
-        redis, token = found
-        redis.delete(attempts_key(token))
+    if (found := _ledger_of(job)) is not None:
+        records, token = found
+        records.forget_start(token)
 
 
 def killed_too_often(job: RenderJob) -> bool:
@@ -67,14 +64,10 @@ def killed_too_often(job: RenderJob) -> bool:
     the message comes back, or the edge enqueues it again after ``pending_ttl``.
     Without this count one poisonous original would be rendered forever.
     """
-    if (found := _keys_of(job)) is None:
+    if (found := _ledger_of(job)) is None:
         return False
-    redis, token = found
-    pipe = redis.pipeline(transaction=False)
-    pipe.incr(attempts_key(token))
-    pipe.expire(attempts_key(token), current_settings().failure_ttl)
-    started, _ = pipe.execute()
-    return int(started) > MAX_KILLED
+    records, token = found
+    return records.count_start(token) > MAX_KILLED
 
 
 class RenderTask(Task):  # type: ignore[misc]
