@@ -25,6 +25,11 @@ class Limits(BaseModel):
     max_animation_pixels: int = Field(
         200_000_000, ge=1, description="most pixels of an animation, over all its frames"
     )
+    max_animation_memory: int = Field(
+        192 * 1024 * 1024,
+        ge=1,
+        description="most memory an animated render may hold at once, in bytes (canvases and output)",
+    )
     max_output_side: int = Field(8_192, ge=1, description="largest width or height of a derivative")
 
 

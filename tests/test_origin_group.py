@@ -24,6 +24,7 @@ from multidict import CIMultiDictProxy
 from PIL import Image
 
 from core.jobs import RENDER_TASK
+from core.keys import RENDER_VERSION
 from core.settings import Settings
 from edge.flow import Edge
 from edge.local.origins import FailoverRequest
@@ -32,7 +33,7 @@ from tests.local import Distribution, Recorder, exact, run
 from tests.local import cloudfront as launch
 from tests.s3log import S3Log, round_trips
 
-DERIVATIVE = "_derivatives/hdr.jpg/w120_q82.r2.jpg"
+DERIVATIVE = f"_derivatives/hdr.jpg/w120_q82.r{RENDER_VERSION}.jpg"
 
 
 @pytest.fixture(params=["viewer", "rewritten"])
@@ -189,7 +190,7 @@ def test_a_static_gif_has_one_key_so_the_primary_pass_finds_its_png(
             )  # fmt: skip
             hit = await miss(view, "/still.gif?w=120")
             assert (hit.outcome, hit.function, hit.runs) == ("hit", [], 1)
-            assert hit.cloudfront == ["GET _derivatives/still.gif/w120.r2.gif 200"]
+            assert hit.cloudfront == [f"GET _derivatives/still.gif/w120.r{RENDER_VERSION}.gif 200"]
             assert (image(hit.body).format, hit.headers["Content-Type"]) == ("PNG", "image/png")
 
     run(test)
@@ -217,7 +218,7 @@ def test_a_large_original_is_queued_once_by_the_failover_pass_without_reading_it
             assert (queued.status, queued.outcome, queued.failover) == (200, "queued", True)
             assert queued.body == original, "the viewer gets the original meanwhile"
             assert queued.headers["Cache-Control"] == "public, max-age=1"
-            derivative = "_derivatives/big.jpg/w400_q82.r2.jpg"
+            derivative = f"_derivatives/big.jpg/w400_q82.r{RENDER_VERSION}.jpg"
             assert queued.cloudfront == [f"GET {derivative} 404", "GET big.jpg 200"]
             assert queued.function == ["GET big.jpg 200"]  # size and ETag from the headers
             again = await miss(view, "/big.jpg?w=400")
@@ -275,7 +276,10 @@ def test_a_missing_original_gets_s3s_own_404_or_403(
                 2,
             )
             assert b"NoSuchKey" in missing.body
-            assert missing.cloudfront == ["GET _derivatives/nope.jpg/w10_q82.r2.jpg 404", "GET nope.jpg 404"]
+            assert missing.cloudfront == [
+                f"GET _derivatives/nope.jpg/w10_q82.r{RENDER_VERSION}.jpg 404",
+                "GET nope.jpg 404",
+            ]
             assert missing.function == ["GET nope.jpg 404"]
             forbidden = await miss(view, "/secret/gone.jpg?w=10")
             assert (forbidden.status, forbidden.failover, forbidden.function) == (

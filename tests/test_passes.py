@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
+from core.keys import RENDER_VERSION
 from core.settings import Settings
 from edge.config import EdgeConfig
 from edge.request import Ask, route
 from tests.cf_events import header, origin_request
 
 CONFIG = EdgeConfig.from_settings(Settings())
-KEY = "_derivatives/photos/a.jpg/w120_q82.r2.jpg"
+KEY = f"_derivatives/photos/a.jpg/w120_q82.r{RENDER_VERSION}.jpg"
 
 
 def event(uri: str, query: str = "", origin: str | None = None, **headers: str) -> dict[str, Any]:

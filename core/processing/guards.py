@@ -17,6 +17,7 @@ from PIL import Image
 from core.errors import ImageRefused, error_text
 from core.limits import Limits
 from core.processing.model import SourceInfo
+from core.processing.plan import Plan
 from core.types import OutputFormat
 
 # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a bomb is a bomb.
@@ -201,6 +202,50 @@ def _frames(image: Image.Image, source: bytes, limits: Limits) -> int:
     if frames > 1:
         image.seek(0)
     return frames
+
+
+#: Source canvases (4 bytes per pixel) a streamed animation render holds at once: the
+#: decoder's frame and the backdrop it composites onto, the working copy, and the
+#: resampler's premultiplied copy. libwebp's animation decoder keeps two canvases of
+#: its own and hands each frame over as a copy. Measured (benchmarks/bench_animation.py):
+#: about 3.5 for APNG, 4 for GIF, 6.6 for WebP.
+SOURCE_CANVASES: dict[OutputFormat, int] = {"gif": 4, "png": 4, "webp": 7}
+#: Bytes per output pixel held by the shaping steps and the frame writer (the frame, the
+#: writer's canvas of what is shown, its difference masks, the frame held back; libwebp's
+#: encoder canvases). Measured: 5 (GIF) to 12 (WebP).
+OUTPUT_BYTES_PER_PIXEL = 16
+
+
+def animation_memory(info: SourceInfo, plan: Plan) -> int:
+    """Bytes an animated render holds at its peak, from the header and the plan alone.
+
+    Frames are streamed (``core.processing.animation``), so this does not grow
+    with the frame count: the source canvas times the canvases decoding keeps,
+    plus the largest output-side image times what shaping and writing keep.
+    """
+    resampled = max(plan.size[0] * plan.size[1], plan.output[0] * plan.output[1])
+    canvases = SOURCE_CANVASES.get(info.format, max(SOURCE_CANVASES.values()))
+    return info.width * info.height * 4 * canvases + resampled * OUTPUT_BYTES_PER_PIXEL
+
+
+def check_animation(info: SourceInfo, plan: Plan, limits: Limits) -> int:
+    """Refuse an animated render whose working set exceeds ``max_animation_memory``.
+
+    Returns the bytes left for the encoded output (it is held in memory too, and
+    copied once when finished), which the frame writers enforce as they go.
+    """
+    needed = animation_memory(info, plan)
+    if needed > limits.max_animation_memory:
+        raise ImageRefused(
+            f"animating {info.width}×{info.height} px frames into {plan.output[0]}×{plan.output[1]} "
+            f"needs about {_mb(needed)} of memory; at most {_mb(limits.max_animation_memory)} "
+            "are allowed (max_animation_memory)"
+        )
+    return (limits.max_animation_memory - needed) // 3
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MiB"
 
 
 def _orientation(image: Image.Image) -> int:

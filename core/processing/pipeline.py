@@ -25,7 +25,7 @@ from core.processing.context import Context, Output, Source
 from core.processing.decode import decode
 from core.processing.effects import effects
 from core.processing.encode import encode
-from core.processing.guards import probe
+from core.processing.guards import check_animation, probe
 from core.processing.model import Rendered, SourceInfo
 from core.processing.orient import orient
 from core.processing.pad import pad
@@ -74,8 +74,9 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
     still: list[int] = []
     for index, output in enumerate(outputs):
         if info.animated and output.format in ANIMATED_FORMATS:
+            max_bytes = check_animation(info, output.plan, limits)
             timer = Timer()
-            data, frames = render_frames(source, Context(Source(info=info), output), SHAPE_STEPS)
+            data, frames = render_frames(source, Context(Source(info=info), output), SHAPE_STEPS, max_bytes)
             timer.lap("animation")
             width, height = output.plan.output
             results[index] = Rendered(data, output.format, width, height, frames, timer.result())
