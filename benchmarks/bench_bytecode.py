@@ -6,9 +6,10 @@ for this machine's Python (``build-lambda --host-platform``, which can compile),
 unzips it twice (with its .pyc files, and without), and times in fresh
 ``python -I -S -B`` processes, with only the package on ``sys.path``:
 
-- ``hit``: ``import edge.handler`` (what a cache hit loads);
-- ``render``: the render pipeline and Pillow on top (the first miss rendered here);
-- ``enqueue``: Celery on top (the first miss queued).
+- ``hit``: ``import edge.handler`` (what a primary pass, a hit behind the origin group, loads);
+- ``render``: the full edge (``edge.flow``: botocore, pydantic), the render pipeline and
+  Pillow on top (the first miss rendered here, on the failover pass);
+- ``enqueue``: the full edge and Celery on top (the first miss queued).
 
 Medians of ``--runs`` interleaved runs; JSON in ``docs/benchmarks/bytecode.json``.
 ``cli/lambda_zip.py`` quotes the differences when it cannot compile.
@@ -32,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 PATHS = {
     "hit": "import edge.handler",
-    "render": "import edge.handler, core.processing.pipeline",
-    "enqueue": "import edge.handler, edge.queue, celery, kombu.transport.redis",
+    "render": "import edge.handler, edge.flow, core.processing.pipeline",
+    "enqueue": "import edge.handler, edge.flow, edge.queue, celery, kombu.transport.redis",
 }
 
 

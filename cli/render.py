@@ -19,7 +19,7 @@ import click
 
 from core.args import parse_query
 from core.errors import TachyonError
-from core.formats import format_of_path
+from core.formats import EXTENSION, format_of_path
 from core.keys import name_derivative
 from core.settings import get_settings
 
@@ -64,7 +64,8 @@ def render(src: Path, query: str, original_key: str | None, output: Path | None,
         rendered = render_transform(source, transform, target.format, limits)
     except TachyonError as error:
         _fail(error.reason)
-    path = output or Path(target.key.rsplit("/", 1)[-1])
+    # the key's name, with the extension of what it holds (a static GIF's derivative is a PNG)
+    path = output or Path(target.key.rsplit("/", 1)[-1]).with_suffix("." + EXTENSION[target.format])
     try:
         path.write_bytes(rendered.data)
     except OSError as error:

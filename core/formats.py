@@ -1,8 +1,10 @@
 """Output format choice, in one place.
 
 Rule, in order: an explicit ``format=``/``webp=``; else, when the caller passes
-an Accept header (auto-format on), AVIF > WebP; else the source's format, where
-a static GIF becomes PNG.
+an Accept header (auto-format on), AVIF > WebP (WebP for an animation, which
+AVIF output would flatten); else the source's format, where a static GIF
+becomes PNG. A URL whose extension cannot animate (``.jpg``) is made as a
+still, whatever its bytes are.
 
 The source format used for the default is the one the URL names (its file
 extension), not the bytes: the edge must compute the derivative key before it
@@ -11,7 +13,9 @@ as ``photo.jpg`` therefore renders to JPEG, as the URL promises. The bytes'
 real format is still what decodes (see ``core.processing.probe``).
 
 For a ``.gif`` URL the output is PNG when the GIF is static and GIF when it is
-animated; before the original is read both are possible (``core.keys.candidates``).
+animated. The derivative key must not wait for that: it is named after
+``named_format``, what the URL (and Accept) ask for before the original is read
+(docs/edge.md, "One key per URL").
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ CONTENT_TYPE: dict[str, str] = {
 }  # fmt: skip
 #: Output formats that keep every frame of an animation.
 ANIMATED_FORMATS = frozenset({"gif", "webp", "png"})
+#: Formats a URL's extension may name for an animated original (a ``.jpg`` URL is always a still).
+ANIMATED_SOURCES = frozenset({"gif", "webp", "png", "avif"})
 
 
 def format_of_path(path: str) -> OutputFormat | None:
@@ -58,6 +64,29 @@ def accepted(accept: str | None) -> OutputFormat | None:
     return None
 
 
+def named_format(transform: Transform, source: OutputFormat, *, accept: str | None = None) -> OutputFormat:
+    """The format a request names before the original is read: explicit, else auto-format's
+    choice, else the extension's (a ``.gif`` URL names GIF, even when a static GIF renders to PNG)."""
+    return transform.format or accepted(accept) or source
+
+
+def animation_variant(
+    transform: Transform, source: OutputFormat, *, accept: str | None = None
+) -> OutputFormat | None:
+    """What an animated original becomes when ``named_format`` alone does not say it, else None.
+
+    Usually it does: an animation keeps the named format, except under an AVIF
+    name, where it becomes WebP (AVIF output keeps one frame). The exceptions
+    (an explicit ``format=avif``, an AVIF original without auto-format, an Accept
+    with AVIF but not WebP) get their own derivative key (``core.keys``).
+    """
+    if source not in ANIMATED_SOURCES:
+        return None
+    named = named_format(transform, source, accept=accept)
+    moving = output_format(transform, source, animated=True, accept=accept)
+    return None if moving == ("webp" if named == "avif" else named) else moving
+
+
 def output_format(
     transform: Transform,
     source: OutputFormat,
@@ -66,6 +95,7 @@ def output_format(
     accept: str | None = None,
 ) -> OutputFormat:
     """The output format of a render, once it is known whether the source is animated."""
+    animated = animated and source in ANIMATED_SOURCES
     if transform.format is not None:
         return transform.format
     auto = accepted(accept)

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Self
 
-from core.keys import candidates
+from core.keys import request_key
 from core.transform import Transform
 from core.types import OutputFormat
 
@@ -110,9 +110,9 @@ def render_job(
     etag: str | None,
     prefix: str,
 ) -> RenderJob:
-    """The job a miss on ``original_key?query`` sends, named by its first candidate derivative."""
-    first = candidates(original_key, transform, source, accept=accept, prefix=prefix)[0]
-    return RenderJob(bucket, original_key, query, job_token(bucket, first.key), accept, etag)
+    """The job a miss on ``original_key?query`` sends, named by the derivative key it asks for."""
+    key = request_key(original_key, transform, source, accept=accept, prefix=prefix)
+    return RenderJob(bucket, original_key, query, job_token(bucket, key), accept, etag)
 
 
 def pending_key(token: str) -> str:

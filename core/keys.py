@@ -2,7 +2,12 @@
 
 ``name_derivative`` is the one function that names a derivative (its output
 format and its key); the edge (hit and miss), the worker and the CLI all call it.
-Layout, readable in the bucket::
+The key is ``request_key``: a function of the URL (and the normalised Accept)
+alone, so the edge can rewrite to it without asking S3. Its extension is the
+format the URL names (``core.formats.named_format``); what is stored under it is
+the output format, which may differ for an animation-dependent source (a static
+GIF is a PNG under the ``.gif`` name; its Content-Type says so). Layout,
+readable in the bucket::
 
     {prefix}{original key}/{tokens}.r{RENDER_VERSION}.{ext}
     _derivatives/uploads/2018/02/photo.jpg/resize150x150_q82.r3.jpg
@@ -20,10 +25,9 @@ S3's 1,024 bytes.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from core.formats import EXTENSION, output_format
+from core.formats import EXTENSION, animation_variant, named_format, output_format
 from core.transform import BLACK, Transform
 from core.types import OutputFormat
 
@@ -38,6 +42,12 @@ DEFAULT_PREFIX = "_derivatives/"
 MAX_KEY_BYTES = 1024
 _NAME_BUDGET = 200  # bytes kept for the derivative's own name under the original's prefix
 _LOSSY = frozenset({"jpeg", "webp", "avif"})
+
+
+def _sha256(text: str) -> str:
+    import hashlib  # only for unsafe or very long names; the edge's primary pass rarely needs it
+
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _number(value: float) -> str:
@@ -76,23 +86,40 @@ def original_prefix(original_key: str, prefix: str = DEFAULT_PREFIX) -> str:
     unsafe = any(s in ("", ".", "..") for s in segments) or any(ord(c) < 32 for c in original_key)
     folder = f"{prefix}{original_key}/"
     if unsafe or len(folder.encode()) > MAX_KEY_BYTES - _NAME_BUDGET:
-        digest = hashlib.sha256(original_key.encode("utf-8", "surrogatepass")).hexdigest()
-        folder = f"{prefix}_hash/{digest}/"
+        folder = f"{prefix}_hash/{_sha256(original_key)}/"
     return folder
 
 
-def derivative_key(original_key: str, transform: Transform, fmt: str, prefix: str = DEFAULT_PREFIX) -> str:
-    """The S3 key of the derivative of ``original_key`` rendered by ``transform`` as ``fmt``."""
-    name = "_".join(tokens(transform, fmt))
+def derivative_key(
+    original_key: str,
+    transform: Transform,
+    fmt: str,
+    prefix: str = DEFAULT_PREFIX,
+    *,
+    extra: tuple[str, ...] = (),
+) -> str:
+    """The S3 key of the derivative of ``original_key`` by ``transform``, named ``fmt``
+    (``extra`` tokens name what ``fmt`` and the transform leave open)."""
+    name = "_".join([*tokens(transform, fmt), *extra])
     suffix = f".r{RENDER_VERSION}.{EXTENSION[fmt]}"
     folder = original_prefix(original_key, prefix)
     if len(name.encode()) + len(suffix) > _NAME_BUDGET:
-        name = hashlib.sha256(name.encode()).hexdigest()
+        name = _sha256(name)
     return folder + name + suffix
 
 
-@dataclass(frozen=True, slots=True)
-class Derivative:
+def request_key(
+    original_key: str, transform: Transform, source: OutputFormat, *, accept: str | None, prefix: str
+) -> str:
+    """The derivative key a request names, from the URL (and Accept) alone: the same whether
+    the original turns out static or animated, so one lookup (or none) is exact."""
+    named = named_format(transform, source, accept=accept)
+    variant = animation_variant(transform, source, accept=accept)
+    extra = (f"anim-{EXTENSION[variant]}",) if variant is not None else ()
+    return derivative_key(original_key, transform, named, prefix, extra=extra)
+
+
+class Derivative(NamedTuple):
     """One derivative: the format it is written in and its S3 key."""
 
     format: OutputFormat
@@ -109,17 +136,7 @@ def name_derivative(
     prefix: str,
 ) -> Derivative:
     """The derivative ``transform`` makes of ``original_key`` (``source``: the format its
-    extension names, or the bytes' format when it names none)."""
+    extension names, or the bytes' format when it names none): its output format, once it is
+    known whether the original is animated, and its key (``request_key``, which is not)."""
     fmt = output_format(transform, source, animated=animated, accept=accept)
-    return Derivative(fmt, derivative_key(original_key, transform, fmt, prefix))
-
-
-def candidates(
-    original_key: str, transform: Transform, source: OutputFormat, *, accept: str | None, prefix: str
-) -> tuple[Derivative, ...]:
-    """Every derivative a request may name before the original is read: one, except a GIF
-    without an explicit or automatic format, which is PNG when static and GIF when animated
-    (static first: the common case)."""
-    static = name_derivative(original_key, transform, source, animated=False, accept=accept, prefix=prefix)
-    moving = name_derivative(original_key, transform, source, animated=True, accept=accept, prefix=prefix)
-    return (static,) if static == moving else (static, moving)
+    return Derivative(fmt, request_key(original_key, transform, source, accept=accept, prefix=prefix))

@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 from core.jobs import QUEUES
 from core.limits import Limits
+from core.types import Freshness
 
 BUNDLED_CONFIG = Path(__file__).with_name("tachyon.toml")
 
@@ -113,6 +114,12 @@ class Settings(BaseSettings, Limits):
         description="choose AVIF/WebP from the Accept header (needs Accept normalised into the cache key)",
     )
     s3_timeout: float = Field(5.0, gt=0, description="connect/read timeout of the edge's S3 calls, seconds")
+    freshness: Freshness = Field(
+        "purge",
+        description="how the edge knows a derivative is current: 'purge' (derivatives are deleted when "
+        "their original changes, so behind an origin group a miss on an existing derivative asks S3 "
+        "nothing) or 'verify' (every miss HEADs the derivative and the original and compares ETags)",
+    )
 
     # Worker
     task_soft_time_limit: int = Field(120, ge=1, description="seconds before a render is asked to stop")

@@ -4,12 +4,16 @@
 canonical (arguments that cannot change the pixels are dropped, defaults are
 written out), so two ``Transform`` values are equal exactly when the renders
 are. The derivative key (``core.keys``) relies on that.
+
+The values of reading a URL are ``NamedTuple``s, not dataclasses: the edge
+builds these classes on every Lambda cold start, and ``dataclasses`` alone
+imports ``inspect`` and ``ast``, a quarter of that start (docs/edge.md).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from core.types import Colour, Gravity, Mode, OutputFormat, Strategy, Strip
 
@@ -22,8 +26,7 @@ def round_half_up(value: float) -> int:
     return math.floor(value + 0.5)
 
 
-@dataclass(frozen=True, slots=True)
-class Length:
+class Length(NamedTuple):
     """One value of a ``crop=x,y,w,h`` region: pixels, or percent of the upright original."""
 
     value: float
@@ -37,8 +40,7 @@ class Length:
 Region = tuple[Length, Length, Length, Length]
 
 
-@dataclass(frozen=True, slots=True)
-class Transform:
+class Transform(NamedTuple):
     """A canonical transform: equal values render equal pixels.
 
     Sizes are final output sizes (zoom already applied). ``mode`` names the one

@@ -30,5 +30,9 @@ Box = tuple[float, float, float, float]
 
 #: The path the edge took for one request (``x-tachyon`` on the response).
 Outcome = Literal["hit", "rendered", "queued", "fallback", "passthrough", "invalid"]
+#: How the edge knows a derivative is current (``Settings.freshness``, docs/configuration.md).
+Freshness = Literal["purge", "verify"]
+#: Which origin of an origin group a request goes to; None: a distribution with one origin.
+Pass = Literal["primary", "failover"]
 #: What happened to one derivative of a worker job.
 JobOutcome = Literal["rendered", "fresh", "failed", "skipped"]

@@ -21,6 +21,12 @@ Response = dict[str, Any]
 OUTCOME_HEADER = "x-tachyon-outcome"
 #: Response header naming the path taken, for people debugging a distribution.
 DIAGNOSTIC_HEADER = "x-tachyon"
+#: Origin custom header that names the origin of an origin group: ``primary`` or
+#: ``failover`` (docs/deploy.md). Without it the distribution has a single origin.
+ORIGIN_HEADER = "x-tachyon-origin"
+#: Request header set by the primary pass on the request it rewrites: the viewer's
+#: ``uri?querystring``, so a failover pass handed that request can read what was asked.
+REQUEST_HEADER = "x-tachyon-request"
 _HEADER_CASE = {"etag": "ETag", "www-authenticate": "WWW-Authenticate"}
 
 _S3_HOST = re.compile(r"^(?P<bucket>.+?)\.s3(?:[.-][a-z0-9.-]*)?\.amazonaws\.com(?:\.cn)?$")
@@ -69,6 +75,27 @@ def header(message: dict[str, Any], name: str) -> str | None:
     if not entries or not isinstance(entries, list) or not isinstance(entries[0], dict):
         return None
     value = entries[0].get("value")
+    return value if isinstance(value, str) else None
+
+
+def origin_header(request: Request, name: str) -> str | None:
+    """A custom header of the origin the request goes to (``origin.s3`` or ``origin.custom``)."""
+    origin = request.get("origin")
+    if not isinstance(origin, dict):
+        return None
+    for kind in ("s3", "custom"):
+        described = origin.get(kind)
+        if isinstance(described, dict):
+            return header({"headers": described.get("customHeaders")}, name)
+    return None
+
+
+def request_id(event: Any) -> str | None:
+    """CloudFront's id of the viewer request (``config.requestId``), for the log line."""
+    try:
+        value = cf_record(event).get("config", {}).get("requestId")
+    except (MalformedEvent, AttributeError):
+        return None
     return value if isinstance(value, str) else None
 
 

@@ -1,73 +1,108 @@
 """Lambda@Edge entry points: ``origin_request(event, context)`` and ``origin_response(event, context)``.
 
-Lambda runs one invocation at a time per container, and keeps the container
-(and this module's globals) between invocations. So the module holds one
-``Edge`` built from ``get_settings()`` (the bundled ``core/tachyon.toml``: Lambda@Edge
-has no environment variables) and one event loop, reused by every invocation;
-the S3 and Redis clients made inside that loop are reused with it.
+A CloudFront miss on a derivative that exists should cost what a plain S3 origin
+costs. So importing this module loads only the URL-only part of the edge
+(``edge.request``, ``edge.response``, ``edge.config``): no botocore, Pillow,
+queue client, pydantic or asyncio. The primary pass of an origin group and
+origin-response are answered from that alone (docs/edge.md, "Two passes").
 
-``configure(settings)`` swaps the module's ``Edge`` (tests, local use);
-``reload()`` rebuilds it from the configuration in force. The
-async ``Edge`` itself (``edge.flow``) is what a long-running server should use.
+Everything else — the failover pass, a single-origin distribution,
+``freshness = "verify"`` — loads ``edge.flow`` on first need: one ``Edge`` built
+from ``get_settings()`` and one event loop, kept with the module's globals for
+the container's life (Lambda runs one invocation at a time per container), so
+the S3 and Redis clients made inside that loop are reused.
+
+The settings come from ``edge/settings.json`` when the package bundles it
+(``edge.config``), else from ``get_settings()`` (the bundled ``core/tachyon.toml``:
+Lambda@Edge has no environment variables). ``configure(settings)`` swaps the
+module's edge (tests, local use); ``reload()`` rebuilds it from the
+configuration in force. The async ``Edge`` itself is what a long-running
+server should use.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from core.settings import get_settings
 from edge import events
-from edge.flow import Edge
+from edge.config import EdgeConfig, load
+from edge.request import Ask, route
+from edge.response import origin_response as respond
 from edge.trace import Trace
 
 if TYPE_CHECKING:
+    import asyncio
+
     from core.settings import Settings
+    from edge.flow import Edge
 
 __all__ = ["Edge", "configure", "origin_request", "origin_response", "reload"]
 
-_loop = asyncio.new_event_loop()
-
 
 class _Container:
-    """What lives as long as the Lambda container: the Edge, or why there is none."""
+    """What lives as long as the Lambda container."""
 
-    edge: Edge | None = None
+    config: EdgeConfig | None = None
+    edge: Edge | None = None  # the full edge, made on the first request that needs S3
+    loop: asyncio.AbstractEventLoop | None = None
     settings_error: str | None = None
 
 
-def _load() -> Edge | None:
-    """The module's Edge, built on first need; None while the configuration is invalid."""
-    if _Container.edge is None:
+def _config() -> EdgeConfig | None:
+    """The settings in force, read on first need; None while the configuration is invalid."""
+    if _Container.config is None:
         try:
-            _Container.edge = Edge(get_settings())
+            _Container.config = load()
             _Container.settings_error = None
         except Exception as error:  # a bad bundled config must not take the site down
             _Container.settings_error = f"invalid configuration: {error}"[:500]
+    return _Container.config
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    if _Container.loop is None:
+        import asyncio
+
+        _Container.loop = asyncio.new_event_loop()
+    return _Container.loop
+
+
+def _edge() -> Edge:
+    """The full edge (S3, queue, rendering), built on first need and kept."""
+    if _Container.edge is None:
+        from core.settings import get_settings
+        from edge.flow import Edge
+
+        _Container.edge = Edge(get_settings())
     return _Container.edge
 
 
+def _close(edge: Edge | None) -> None:
+    if edge is not None:
+        with contextlib.suppress(Exception):  # best effort: the old clients are dropped anyway
+            _loop().run_until_complete(edge.close())
+
+
 def reload() -> str | None:
-    """Drop the module's Edge so the next invocation builds it from ``get_settings()`` again.
+    """Forget the settings and the edge, so the next invocation reads the configuration again.
 
     Returns why the configuration is unusable, or None when it loaded.
     """
-    old, _Container.edge = _Container.edge, None
-    if old is not None:
-        with contextlib.suppress(Exception):
-            _loop.run_until_complete(old.close())
-    _load()
+    old, _Container.edge, _Container.config = _Container.edge, None, None
+    _close(old)
+    _config()
     return _Container.settings_error
 
 
 def configure(settings: Settings, **clients: Any) -> Edge:
-    """Replace the module's Edge (its old clients are closed); returns the new one."""
+    """Replace the module's settings and edge (its old clients are closed); returns the new edge."""
+    from edge.flow import Edge
+
     old = _Container.edge
     _Container.edge = edge = Edge(settings, **clients)
-    if old is not None:
-        with contextlib.suppress(Exception):  # best effort: the old clients are dropped anyway
-            _loop.run_until_complete(old.close())
+    _Container.config, _Container.settings_error = edge.config, None
+    _close(old)
     return edge
 
 
@@ -84,26 +119,36 @@ def _unconfigured(event: Any, trigger: str) -> dict[str, Any]:
     return found or events.generated(400, "Bad Request", "Bad request", {"Content-Type": "text/plain"})
 
 
-def _invoke(trigger: str, event: Any) -> dict[str, Any]:
-    """Run one trigger of the module's Edge on the module's loop; never raises."""
-    edge = _load()
-    if edge is None:
-        return _unconfigured(event, trigger)
-    method = edge.origin_request if trigger == "origin-request" else edge.origin_response
-    try:
-        return _loop.run_until_complete(method(event))
-    except Exception:  # Edge never raises; this guards the loop itself
-        return _unconfigured(event, trigger)
-
-
 def origin_request(event: Any, context: Any = None) -> dict[str, Any]:
     """Lambda@Edge origin-request trigger."""
-    return _invoke("origin-request", event)
+    config = _config()
+    if config is None:
+        return _unconfigured(event, "origin-request")
+    routed = route(event, config)
+    if not isinstance(routed, Ask):
+        return routed
+    try:
+        return _loop().run_until_complete(_edge().serve(routed))
+    except Exception as error:  # serve never raises; this guards building the edge and the loop
+        _Container.settings_error = f"edge unavailable: {error!r}"[:500]
+        return _unconfigured(event, "origin-request")
 
 
 def origin_response(event: Any, context: Any = None) -> dict[str, Any]:
     """Lambda@Edge origin-response trigger."""
-    return _invoke("origin-response", event)
+    config = _config()
+    if config is None:
+        return _unconfigured(event, "origin-response")
+    return respond(event, config)
 
 
-_load()
+def __getattr__(name: str) -> Any:
+    """``edge.handler.Edge`` still names the full edge, imported only when asked for."""
+    if name == "Edge":
+        from edge.flow import Edge
+
+        return Edge
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_config()

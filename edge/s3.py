@@ -82,16 +82,23 @@ class S3Storage:
             raise StorageError(f"HEAD {key}: {describe(error)}") from error
         return Head(answer.get("ETag"), answer.get("ContentLength"), dict(answer.get("Metadata") or {}))
 
-    async def get(self, bucket: str, key: str) -> tuple[bytes, Head] | None:
-        """The object's bytes and its headers; None when S3 says 404 or 403."""
+    async def get(
+        self, bucket: str, key: str, *, max_bytes: int | None = None
+    ) -> tuple[bytes | None, Head] | None:
+        """The object's bytes and its headers; None when S3 says 404 or 403.
+
+        With ``max_bytes``, a larger object's body is not read (bytes None): one
+        request tells whether it exists, its size and its ETag, like a HEAD.
+        """
         try:
             s3 = await self.client()
-            answer, data = await asyncio.to_thread(_get, s3, bucket, key)
+            answer, data = await asyncio.to_thread(_get, s3, bucket, key, max_bytes)
         except Exception as error:
             if meaning(error) == "missing":
                 return None
             raise StorageError(f"GET {key}: {describe(error)}") from error
-        return data, Head(answer.get("ETag"), len(data), dict(answer.get("Metadata") or {}))
+        size = len(data) if data is not None else answer.get("ContentLength")
+        return data, Head(answer.get("ETag"), size, dict(answer.get("Metadata") or {}))
 
     async def put(self, bucket: str, key: str, data: bytes, fields: dict[str, object]) -> None:
         """Write an object (``fields``: ContentType, CacheControl, Metadata…)."""
@@ -102,8 +109,10 @@ class S3Storage:
             raise StorageError(f"PUT {key}: {describe(error)}") from error
 
 
-def _get(s3: Any, bucket: str, key: str) -> tuple[dict[str, Any], bytes]:
-    """GET and read the body in one thread hop (the body is a blocking stream)."""
+def _get(s3: Any, bucket: str, key: str, max_bytes: int | None) -> tuple[dict[str, Any], bytes | None]:
+    """GET and read the body in one thread hop (the body is a blocking stream), unless too large."""
     answer = s3.get_object(Bucket=bucket, Key=key)
     with answer["Body"] as stream:
+        if max_bytes is not None and int(answer.get("ContentLength") or 0) > max_bytes:
+            return answer, None  # closed unread: the connection is dropped, not drained
         return answer, stream.read()

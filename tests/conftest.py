@@ -109,3 +109,22 @@ def redis_url() -> Iterator[str]:
     redis.Redis.from_url(url).flushdb()
     if admin.get(f"tachyon-test-db:{number}") == token.encode():
         admin.delete(f"tachyon-test-db:{number}")
+
+
+@pytest.fixture
+def broker(redis_url: str) -> redis.Redis:
+    """The test run's Redis database, emptied: the broker and the lock store."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    return client
+
+
+@pytest.fixture(scope="session")
+def s3log(s3_endpoint: str) -> Iterator[Any]:
+    """A second endpoint to the session's moto S3 that logs every request (``tests.s3log``),
+    each answered 20 ms late so that requests sent together overlap there."""
+    from tests.s3log import S3Log
+
+    log = S3Log(latency=0.02)
+    yield log
+    log.stop()

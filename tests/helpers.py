@@ -3,20 +3,23 @@
 - ``LIMITS``: the default guard limits, passed explicitly as every core caller must;
 - ``noisy_jpeg`` / ``noisy_png``: real, seeded images with texture, so renders are meaningful;
 - ``EdgeQueue``: enqueues render jobs exactly as the edge does (``edge.queue.JobQueue``
-  with the job ``core.jobs.render_job`` builds), for tests that feed a real worker.
+  with the job ``core.jobs.render_job`` builds), for tests that feed a real worker;
+- ``messages``: the Celery messages waiting on the live queue of a Redis broker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
+import json
 from typing import Any
 
 from PIL import Image
 
 from core.args import parse_query
 from core.formats import format_of_path
-from core.jobs import RenderJob, job_token, render_job
+from core.jobs import LIVE_QUEUE, RenderJob, job_token, render_job
 from core.keys import DEFAULT_PREFIX, derivative_key
 from core.limits import Limits
 from core.objects import normalise_etag
@@ -89,3 +92,13 @@ def token_for(bucket: str, key: str, query: str, fmt: OutputFormat, prefix: str 
     transform = parse_query(query, LIMITS)
     assert transform is not None
     return job_token(bucket, derivative_key(key, transform, fmt, prefix))
+
+
+def messages(broker: Any) -> list[dict[str, Any]]:
+    """The Celery messages waiting on the live queue of a Redis broker: task name and kwargs."""
+    out = []
+    for raw in broker.lrange(LIVE_QUEUE, 0, -1):
+        envelope = json.loads(raw)
+        _args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        out.append({"task": envelope["headers"]["task"], "kwargs": kwargs})
+    return out

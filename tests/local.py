@@ -1,7 +1,9 @@
 """Launchers shared by the tests: the local CloudFront in-process, ``tachyon-edge dev`` as a process.
 
 - ``cloudfront(settings, ...)``: a ``LocalCloudFront`` on aiohttp's test server, with the
-  answers it logged (``served``) and an injectable cache clock (``clock``);
+  answers it logged (``served``), an injectable cache clock (``clock``) and its other
+  options (``origins``, ``failover_request``);
+- ``Recorder``: the real ``Edge`` as triggers, keeping a copy of every event it is given;
 - ``exact(client, target)``: a URL exactly as written (aiohttp would decode ``%2C``);
 - ``DevProcess``: ``tachyon-edge dev`` in a subprocess, its URL read from the banner.
 """
@@ -9,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import select
 import subprocess
@@ -25,6 +28,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from core.settings import Settings
+from edge.flow import Edge
 from edge.local.cache import ResponseCache
 from edge.local.cloudfront import LocalCloudFront, Served, Triggers
 
@@ -53,14 +57,34 @@ class Distribution:
     served: list[Served] = field(default_factory=list)
 
 
+class Recorder:
+    """The real ``Edge``, plus a copy of every event it was given (what CloudFront sent)."""
+
+    def __init__(self, edge: Edge) -> None:
+        self.edge = edge
+        self.requests: list[dict[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []
+
+    async def origin_request(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.requests.append(copy.deepcopy(event))
+        return await self.edge.origin_request(event)
+
+    async def origin_response(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.responses.append(copy.deepcopy(event))
+        return await self.edge.origin_response(event)
+
+    async def close(self) -> None:
+        await self.edge.close()
+
+
 @asynccontextmanager
 async def cloudfront(
-    settings: Settings, triggers: Triggers | None = None, *, clock: Clock | None = None
+    settings: Settings, triggers: Triggers | None = None, *, clock: Clock | None = None, **options: Any
 ) -> AsyncIterator[Distribution]:
     """The local CloudFront in front of ``settings``' S3 (the real edge unless ``triggers``)."""
     served: list[Served] = []
     cache = ResponseCache(clock=clock) if clock is not None else None
-    local = LocalCloudFront(settings, triggers, cache=cache, on_request=served.append)
+    local = LocalCloudFront(settings, triggers, cache=cache, on_request=served.append, **options)
     async with TestClient(TestServer(local.app())) as client:
         yield Distribution(client, local, served)
 

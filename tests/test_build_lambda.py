@@ -80,6 +80,8 @@ def test_zip_holds_the_edge_and_its_config_only(package: dict[str, Any]) -> None
     assert (folder / "edge" / "handler.py").is_file()
     assert (folder / "core" / "processing" / "__init__.py").is_file()
     assert "fallback_ttl = 7" in (folder / "core" / "tachyon.toml").read_text()
+    resolved = json.loads((folder / "edge" / "settings.json").read_text())
+    assert (resolved["fallback_ttl"], resolved["freshness"]) == (7, "purge")  # the file over the defaults
     for absent in (
         "worker",
         "cli",
@@ -96,7 +98,8 @@ def test_zip_holds_the_edge_and_its_config_only(package: dict[str, Any]) -> None
 def test_handler_runs_from_the_unzipped_folder_alone(
     package: dict[str, Any], s3_client: Any, bucket: str, fixtures: Path, redis_url: str
 ) -> None:
-    """Only the folder on sys.path: import loads no Pillow or Celery; render, hit and enqueue work."""
+    """Only the folder on sys.path: a primary pass loads no botocore, pydantic, Pillow, Celery or
+    asyncio; the failover pass renders and enqueues, a single origin hits."""
     s3_client.put_object(Bucket=bucket, Key="small.jpg", Body=(fixtures / "hdr.jpg").read_bytes())
     s3_client.put_object(Bucket=bucket, Key="big.png", Body=(fixtures / "humans.png").read_bytes())
     broker = redis.Redis.from_url(redis_url)
@@ -108,20 +111,32 @@ logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 sys.path.insert(0, {str(package["folder"])!r})
 import edge.handler as handler
 template = json.load(open({str(events)!r}))
-def ask(uri, query):
+def ask(uri, query, origin=None):
     event = copy.deepcopy(template)
     request = event["Records"][0]["cf"]["request"]
     request.update(uri=uri, querystring=query)
     request["origin"]["s3"]["domainName"] = {bucket + ".s3.us-east-1.amazonaws.com"!r}
+    if origin:
+        entry = {{"key": "X-Tachyon-Origin", "value": origin}}
+        request["origin"]["s3"]["customHeaders"] = {{"x-tachyon-origin": [entry]}}
     return handler.origin_request(event, None)
-loaded = sorted(m for m in ("PIL", "celery", "redis") if m in sys.modules)
-rendered = ask("/small.jpg", "w=100")
+def heavy():
+    names = ("PIL", "celery", "redis", "botocore", "pydantic", "pydantic_settings", "asyncio", "kombu")
+    return sorted(m for m in names if m in sys.modules)
+loaded = heavy()
+primary = ask("/small.jpg", "w=100", "primary")
+def respond(request):
+    cf = {{"request": request, "response": {{"status": "200", "headers": {{}}}}}}
+    return handler.origin_response({{"Records": [{{"cf": cf}}]}}, None)
+respond(primary)
+after_primary = heavy()
+rendered = ask("/small.jpg", "w=100", "failover")
 hit = ask("/small.jpg", "w=100")
 after_hit = sorted(m for m in ("PIL", "celery") if m in sys.modules)
-queued = ask("/big.png", "w=100")
-answer = {{"status": "200", "headers": {{}}}}
-response = handler.origin_response({{"Records": [{{"cf": {{"request": queued, "response": answer}}}}]}}, None)
-out = dict(loaded=loaded, rendered=rendered, hit=hit, after_hit=after_hit, queued=queued, response=response)
+queued = ask("/big.png", "w=100", "failover")
+response = respond(queued)
+out = dict(loaded=loaded, primary=primary, after_primary=after_primary, rendered=rendered, hit=hit,
+           after_hit=after_hit, queued=queued, response=response)
 print(json.dumps(dict(out, paths=sys.path)))
 """
     env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")} | {"PATH": os.environ.get("PATH", "")}
@@ -135,13 +150,17 @@ print(json.dumps(dict(out, paths=sys.path)))
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["loaded"] == []  # importing the handler loads neither Pillow, Celery nor redis
+    assert out["loaded"] == []  # importing the handler loads none of them
+    assert out["after_primary"] == [], "a primary pass (and origin-response) needs none of them"
     assert not any("site-packages" in p for p in out["paths"])
 
     def outcome(response: dict[str, Any]) -> str:
         return str(response["headers"]["x-tachyon-outcome"][0]["value"])
 
+    assert outcome(out["primary"]) == "hit"
+    assert out["primary"]["querystring"] == ""
     assert outcome(out["rendered"]) == "rendered"
+    assert out["rendered"]["uri"] == out["primary"]["uri"], "the primary pass named the key the render wrote"
     key = out["rendered"]["uri"].lstrip("/")
     image = Image.open(io.BytesIO(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()))
     assert image.size == (100, 50)

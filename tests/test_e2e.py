@@ -143,6 +143,8 @@ def test_animated_original_is_served_first_then_the_workers_derivative(
             )
             assert (image.format, image.size, frames(image)) == (fmt, size, frame_count)
             assert "immutable" in response.headers["Cache-Control"]
+            # the worker wrote the key the primary pass names: found there, without failover
+            assert (response.headers["X-Tachyon"], distribution.served[-1].failover) == ("hit", False)
 
     run(test)
 

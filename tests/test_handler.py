@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from core.keys import RENDER_VERSION
 from core.objects import IMMUTABLE
 from core.settings import Settings
 from edge import handler
@@ -207,7 +208,7 @@ def test_original_overwritten_in_place_is_rendered_again(
     assert answer["Metadata"]["original-etag"] == new_etag.strip('"')
 
 
-def test_static_gif_renders_to_png_and_then_hits(
+def test_static_gif_renders_to_png_under_the_gif_urls_one_key_and_then_hits(
     settings: Settings, bucket: str, s3_client: Any, fixtures: Path
 ) -> None:
     still = io.BytesIO()
@@ -216,7 +217,7 @@ def test_static_gif_renders_to_png_and_then_hits(
     first, second = run(
         settings, origin_request(bucket, "/still.gif", "w=120"), origin_request(bucket, "/still.gif", "w=120")
     )
-    assert first["uri"].endswith(".png")
+    assert first["uri"].endswith(f"/w120.r{RENDER_VERSION}.gif"), "the key the URL names, static or animated"
     image, answer = stored(s3_client, bucket, first["uri"])
     assert (image.format, image.width, answer["ContentType"]) == ("PNG", 120, "image/png")
     assert header(second, "x-tachyon-outcome") == "hit"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +13,7 @@ from core.jobs import LIVE_QUEUE, RENDER_TASK, failed_key, failure_record, pendi
 from core.settings import Settings
 from edge.flow import Edge
 from tests.cf_events import header, origin_request
-from tests.helpers import token_for
-
-
-@pytest.fixture
-def broker(redis_url: str) -> redis.Redis:
-    """The test run's Redis database, emptied: the broker and the lock store."""
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    return client
+from tests.helpers import messages, token_for
 
 
 @pytest.fixture
@@ -42,16 +32,6 @@ def gather(settings: Settings, *events: dict[str, Any]) -> list[dict[str, Any]]:
             await edge.close()
 
     return asyncio.run(main())
-
-
-def messages(broker: redis.Redis) -> list[dict[str, Any]]:
-    """The Celery messages waiting on the live queue: task name and kwargs."""
-    out = []
-    for raw in broker.lrange(LIVE_QUEUE, 0, -1):
-        envelope = json.loads(raw)
-        _args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
-        out.append({"task": envelope["headers"]["task"], "kwargs": kwargs})
-    return out
 
 
 def put(s3: Any, bucket: str, key: str, path: Path) -> None:

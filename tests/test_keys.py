@@ -13,9 +13,10 @@ from core.keys import (
     DEFAULT_PREFIX,
     MAX_KEY_BYTES,
     RENDER_VERSION,
-    candidates,
     derivative_key,
+    name_derivative,
     original_prefix,
+    request_key,
 )
 from core.transform import Transform
 from core.types import OutputFormat
@@ -91,7 +92,7 @@ def key_for(query: str) -> str | None:
     return derivative_key(ORIGINAL, transform, fmt)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(requests, st.integers(min_value=0, max_value=2**32))
 def test_equivalent_requests_share_one_key(request: dict[str, object], seed: int) -> None:
     rng = random.Random(seed)
@@ -108,7 +109,7 @@ def test_equivalent_requests_share_one_key(request: dict[str, object], seed: int
     assert key_for(second) == expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.lists(
         st.sampled_from(
@@ -229,18 +230,66 @@ def test_keys_never_exceed_s3_limit() -> None:
         assert key.endswith(".jpg")
 
 
-def formats_of(transform: Transform, source: OutputFormat, accept: str | None = None) -> tuple[str, ...]:
-    named = candidates("a.img", transform, source, accept=accept, prefix=DEFAULT_PREFIX)
-    for derivative in named:
-        assert derivative.key == derivative_key("a.img", transform, derivative.format)
-    return tuple(d.format for d in named)
+def names(transform: Transform, source: OutputFormat, accept: str | None = None) -> tuple[str, str, str]:
+    """(key extension, format when the original is static, format when animated) of one request."""
+    static, moving = (
+        name_derivative("a.img", transform, source, animated=a, accept=accept, prefix=DEFAULT_PREFIX)
+        for a in (False, True)
+    )
+    assert (
+        static.key
+        == moving.key
+        == request_key("a.img", transform, source, accept=accept, prefix=DEFAULT_PREFIX)
+    )
+    return static.key.rsplit(".", 1)[-1], static.format, moving.format
 
 
-def test_gif_candidates_are_png_then_gif() -> None:
-    transform = parse_query("w=100", LIMITS)
-    assert transform is not None
-    assert formats_of(transform, "gif") == ("png", "gif")
-    assert formats_of(transform, "jpeg") == ("jpeg",)
+def test_one_key_per_request_whether_the_original_animates_or_not() -> None:
+    """The edge's primary pass names the key before reading the original: it must be exact."""
+    w100 = parse_query("w=100", LIMITS)
     webp = parse_query("w=100&webp=1", LIMITS)
-    assert webp is not None and formats_of(webp, "gif") == ("webp",)
-    assert formats_of(transform, "gif", accept="image/avif,image/webp,*/*") == ("avif", "webp")
+    assert w100 is not None and webp is not None
+    assert names(w100, "gif") == ("gif", "png", "gif")  # a static GIF is a PNG under the GIF's name
+    assert names(w100, "jpeg") == ("jpg", "jpeg", "jpeg")
+    assert names(webp, "gif") == ("webp", "webp", "webp")
+    both = "image/avif,image/webp,*/*"
+    assert names(w100, "gif", accept=both) == ("avif", "avif", "webp")  # AVIF keeps one frame
+    assert names(w100, "gif", accept="image/webp") == ("webp", "webp", "webp")
+    assert names(w100, "gif", accept="image/avif") == ("avif", "avif", "gif")
+    only = request_key("a.gif", w100, "gif", accept="image/avif", prefix=DEFAULT_PREFIX)
+    assert only.endswith(f"w100_q82_anim-gif.r{RENDER_VERSION}.avif"), (
+        "an AVIF name whose animation stays GIF is its own key"
+    )
+    assert request_key("a.gif", w100, "gif", accept=both, prefix=DEFAULT_PREFIX).endswith(
+        f"w100_q82.r{RENDER_VERSION}.avif"
+    )
+    assert names(w100, "avif") == ("avif", "avif", "avif")  # an AVIF original, no auto-format
+    assert request_key("a.avif", w100, "avif", accept=None, prefix=DEFAULT_PREFIX).endswith(
+        f"_anim-avif.r{RENDER_VERSION}.avif"
+    )
+    assert names(w100, "jpeg", accept=both) == ("avif", "avif", "avif")  # a .jpg URL is always a still
+
+
+ACCEPTS = [None, "", "image/webp", "image/avif", "image/avif,image/webp", "image/avif,image/webp,*/*", "*/*"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    query=st.sampled_from(
+        ["w=100", "w=100&webp=1", "resize=10,20&format=avif", "w=5&format=png", "h=7&quality=50"]
+    ),
+    source=st.sampled_from(["jpeg", "png", "gif", "webp", "avif"]),
+    accepts=st.lists(st.sampled_from(ACCEPTS), min_size=2, max_size=2),
+)
+def test_requests_that_share_a_key_render_alike(
+    query: str, source: OutputFormat, accepts: list[str | None]
+) -> None:
+    """Two requests naming one key get the same format whether the original is static or animated."""
+    transform = parse_query(query, LIMITS)
+    assert transform is not None
+    seen: dict[str, tuple[str, str]] = {}
+    for accept in accepts:
+        extension, static, moving = names(transform, source, accept)
+        key = request_key("a.img", transform, source, accept=accept, prefix=DEFAULT_PREFIX)
+        assert key.endswith("." + extension)
+        assert seen.setdefault(key, (static, moving)) == (static, moving)

@@ -2,12 +2,12 @@
 
 Real parts: the edge's own ``Edge`` triggers, moto's S3 server over HTTP, Redis
 for the edge's locks. ``Recorder`` only keeps a copy of each event on its way to
-the real ``Edge`` so the tests can read what CloudFront would have sent.
+the real ``Edge`` so the tests can read what CloudFront would have sent. The
+origin group, failover and request collapsing: tests/test_origin_group.py.
 """
 
 from __future__ import annotations
 
-import copy
 import io
 import socket
 import time
@@ -23,28 +23,8 @@ from core.settings import Settings
 from edge.flow import Edge
 from edge.local.cache import ResponseCache, cache_ttl
 from edge.local.cloudfront import Served, request_event
-from tests.local import Client, Clock, exact, run
+from tests.local import Client, Clock, Recorder, exact, run
 from tests.local import cloudfront as launch
-
-
-class Recorder:
-    """The real ``Edge``, plus a copy of every event it was given."""
-
-    def __init__(self, edge: Edge) -> None:
-        self.edge = edge
-        self.requests: list[dict[str, Any]] = []
-        self.responses: list[dict[str, Any]] = []
-
-    async def origin_request(self, event: dict[str, Any]) -> dict[str, Any]:
-        self.requests.append(copy.deepcopy(event))
-        return await self.edge.origin_request(event)
-
-    async def origin_response(self, event: dict[str, Any]) -> dict[str, Any]:
-        self.responses.append(copy.deepcopy(event))
-        return await self.edge.origin_response(event)
-
-    async def close(self) -> None:
-        await self.edge.close()
 
 
 @pytest.fixture

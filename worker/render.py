@@ -19,7 +19,7 @@ from core import processing
 from core.args import parse_query
 from core.errors import ImageRefused, InvalidArgument
 from core.formats import format_of_path
-from core.keys import Derivative, candidates, name_derivative
+from core.keys import Derivative, name_derivative, request_key
 from core.limits import Limits
 from core.objects import is_fresh
 from core.processing import Rendered
@@ -156,12 +156,10 @@ class _Job:
             original.close()
 
     def fresh(self, transform: Transform, source: OutputFormat, etag: str) -> bool:
-        """Whether a derivative of any format this request may have is fresh (a GIF: PNG or GIF)."""
+        """Whether the derivative this request names is fresh (one key, static or animated)."""
         prefix = self.settings.derivative_prefix
-        for named in candidates(self.original_key, transform, source, accept=self.accept, prefix=prefix):
-            if is_fresh(s3.head_metadata(self.client, self.bucket, named.key), etag):
-                return True
-        return False
+        key = request_key(self.original_key, transform, source, accept=self.accept, prefix=prefix)
+        return is_fresh(s3.head_metadata(self.client, self.bucket, key), etag)
 
     def render(self, data: bytes, info: processing.SourceInfo, etag: str) -> None:
         """Render what is still stale, from one decode, and write each derivative."""
@@ -170,7 +168,7 @@ class _Job:
             source = self.named or info.format
             target = name_derivative(self.original_key, transform, source, animated=info.animated,
                                      accept=self.accept, prefix=self.settings.derivative_prefix)  # fmt: skip
-            if self.named is None and self.fresh(transform, target.format, etag):
+            if self.named is None and self.fresh(transform, source, etag):
                 self.set(index, "fresh", target.key)
             else:
                 plan.append((index, transform, target))

@@ -14,8 +14,7 @@ from urllib.parse import parse_qsl
 
 from core.args.crop import read_anchor, read_crop
 from core.args.flags import read_flags
-from core.args.sizing import MAX_ZOOM, read_sizing, zoom_quality
-from core.limits import Limits
+from core.args.sizing import MAX_ZOOM, SizeLimits, read_sizing, zoom_quality
 from core.transform import BLACK, Transform
 
 #: Every argument name we understand; anything else is ignored.
@@ -28,10 +27,10 @@ KNOWN = frozenset(
 )  # fmt: skip
 _ALIASES = {"greyscale": "grayscale"}
 
-__all__ = ["KNOWN", "MAX_ZOOM", "parse_query", "zoom_quality"]
+__all__ = ["KNOWN", "MAX_ZOOM", "SizeLimits", "parse_query", "zoom_quality"]
 
 
-def parse_query(query: str, limits: Limits) -> Transform | None:
+def parse_query(query: str, limits: SizeLimits) -> Transform | None:
     """Parse a raw CloudFront query string (no ``?``).
 
     Returns ``None`` when no recognised argument is present: the request is
@@ -48,7 +47,7 @@ def parse_query(query: str, limits: Limits) -> Transform | None:
     return build(args, limits)
 
 
-def build(args: dict[str, str], limits: Limits) -> Transform:
+def build(args: dict[str, str], limits: SizeLimits) -> Transform:
     """The canonical transform of already-split arguments (names canonical, values non-empty)."""
     sizing = read_sizing(args, limits)
     crop = read_crop(args)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from core.args.values import FALSE, NUMBER, TRUE, choice, shown, too_long
 from core.errors import InvalidArgument
@@ -17,16 +17,14 @@ _GRAVITIES: dict[str, Gravity] = {
 _STRATEGIES: dict[str, Strategy] = {"entropy": "entropy", "attention": "attention", "smart": "smart"}
 
 
-@dataclass(frozen=True, slots=True)
-class Crop:
+class Crop(NamedTuple):
     """What ``crop`` asks: fill by cropping (``crop=1``) and/or a region cut first."""
 
     fill: bool
     region: Region | None
 
 
-@dataclass(frozen=True, slots=True)
-class Anchor:
+class Anchor(NamedTuple):
     """Where a covering crop is taken: a gravity, or an automatic strategy."""
 
     gravity: Gravity

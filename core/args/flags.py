@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from core.args.values import boolean, choice, colour, shown, whole
 from core.errors import InvalidArgument
@@ -15,8 +15,7 @@ _FORMATS: dict[str, OutputFormat] = {
 _STRIPS: dict[str, Strip] = {"all": "all", "info": "info", "color": "color", "colour": "color"}
 
 
-@dataclass(frozen=True, slots=True)
-class Flags:
+class Flags(NamedTuple):
     """Everything but sizing and cropping."""
 
     quality: int

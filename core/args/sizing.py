@@ -14,11 +14,10 @@ is the plan's question, since it depends on the original (never enlarged).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from core.args.values import NUMBER, pair, shown, too_long, whole
 from core.errors import InvalidArgument
-from core.limits import Limits
 from core.transform import DEFAULT_QUALITY, round_half_up
 from core.types import Mode
 
@@ -26,8 +25,15 @@ MAX_ZOOM = 10.0
 _PAIRED: tuple[Mode, ...] = ("resize", "fit", "lb")
 
 
-@dataclass(frozen=True, slots=True)
-class Sizing:
+class SizeLimits(Protocol):
+    """The limits reading a URL needs. ``core.limits.Limits`` has them; so may a plain object,
+    which lets the edge answer a URL without importing pydantic (docs/edge.md)."""
+
+    @property
+    def max_side(self) -> int: ...
+
+
+class Sizing(NamedTuple):
     """The sizing rule in force, with zoom applied to its sizes."""
 
     mode: Mode | None
@@ -36,7 +42,7 @@ class Sizing:
     zoom: float
 
 
-def read_sizing(args: dict[str, str], limits: Limits) -> Sizing:
+def read_sizing(args: dict[str, str], limits: SizeLimits) -> Sizing:
     """The one sizing rule the arguments ask for (``mode`` None when there is none)."""
     zoom = _zoom(args["zoom"]) if "zoom" in args else 1.0
     side = limits.max_side

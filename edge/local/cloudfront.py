@@ -1,15 +1,19 @@
 """A local CloudFront: an aiohttp server in front of S3 that runs the edge's two triggers.
 
-Per request it does what a distribution with the S3 bucket as origin and
-Lambda@Edge on origin-request and origin-response does: look the URL up in its
-cache, build the origin-request event as CloudFront would, fetch the (possibly
-rewritten) key from S3, run origin-response, cache by ``max-age``. Only the
-headers a distribution forwards reach the origin. docs/local.md describes it.
+Per request it does what a distribution with Lambda@Edge on origin-request and
+origin-response does: look the URL up in its cache, collapse concurrent misses
+for one cache key (``edge.local.collapse``), build the origin-request event as
+CloudFront would, fetch the (possibly rewritten) key from S3 and, behind an
+origin group (``edge.local.origins``, the default), fail over on 403/404 with a
+second origin-request run for the failover origin; then run origin-response
+and cache by ``max-age``. Only the headers a distribution forwards reach the
+origin. docs/local.md describes it.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import http
 import logging
 import secrets
@@ -26,7 +30,17 @@ from multidict import CIMultiDict
 from core.formats import accepted
 from core.settings import Settings
 from edge.events import DIAGNOSTIC_HEADER, display_case, original_key
+from edge.events import origin_path as key_prefix
 from edge.local.cache import ResponseCache, cache_ttl
+from edge.local.collapse import Collapser
+from edge.local.origins import (
+    FailoverRequest,
+    Origin,
+    OriginGroup,
+    origin_domain,
+    origin_group,
+    single_origin,
+)
 from edge.local.seed import s3_client
 from edge.local.uri import MAX_REQUEST_BYTES, invalid_uri_body, is_utf8_key, result_error, too_long
 
@@ -36,6 +50,8 @@ Event = dict[str, Any]
 HeaderLists = dict[str, list[dict[str, str]]]
 
 HEALTH_PATH = "/_tachyon/health"
+#: The User-Agent CloudFront sends to origins (and the local one to S3, so S3's log tells it apart).
+CLOUDFRONT_AGENT = "Amazon CloudFront"
 DISTRIBUTION_ID = "ELOCALTACHYON"
 _HOP_BY_HOP = frozenset(
     {
@@ -84,11 +100,6 @@ def header_pairs(lists: HeaderLists) -> list[tuple[str, str]]:
     ]
 
 
-def origin_domain(bucket: str) -> str:
-    """The S3 origin's domain name, as the distribution's origin names it."""
-    return f"{bucket}.s3.amazonaws.com"
-
-
 def config_block(event_type: str, distribution: str, request_id: str) -> dict[str, str]:
     return {
         "distributionDomainName": distribution,
@@ -109,18 +120,20 @@ def request_event(
     distribution: str,
     forward: frozenset[str] = frozenset(),
     request_id: str | None = None,
+    origin: Origin | None = None,
 ) -> Event:
     """The origin-request event CloudFront sends for this viewer request.
 
     ``raw_path`` is the request target as received (``/a%20b.jpg?w=300``);
-    ``forward`` names the viewer headers the cache/origin-request policy passes on.
+    ``forward`` names the viewer headers the cache/origin-request policy passes on;
+    ``origin`` is the origin it goes to (default: the bucket as the only origin).
     """
     uri, _, querystring = raw_path.partition("?")
     forwarded_for = [v for k, v in viewer_headers if k.lower() == "x-forwarded-for"]
     headers: list[tuple[str, str]] = [("Host", origin_domain(bucket))]
     headers += [(k, v) for k, v in viewer_headers if k.lower() in forward and k.lower() not in _HOP_BY_HOP]
     headers += [
-        ("User-Agent", "Amazon CloudFront"),
+        ("User-Agent", CLOUDFRONT_AGENT),
         ("Via", f"2.0 {DISTRIBUTION_ID.lower()}.cloudfront.net (CloudFront)"),
         ("X-Forwarded-For", ", ".join([*forwarded_for, client_ip])),
     ]
@@ -135,20 +148,24 @@ def request_event(
                         "uri": uri or "/",
                         "querystring": querystring,
                         "headers": header_lists(headers),
-                        "origin": {
-                            "s3": {
-                                "authMethod": "origin-access-identity",
-                                "customHeaders": {},
-                                "domainName": origin_domain(bucket),
-                                "path": "",
-                                "region": region,
-                            }
-                        },
+                        "origin": (origin or single_origin(bucket, region)).described(),
                     },
                 }
             }
         ]
     }
+
+
+def failover_event(first: Event, returned: Event, origin: Origin, sent: FailoverRequest) -> Event:
+    """The origin-request event of the failover origin: the same viewer request, routed there.
+
+    ``sent`` chooses what CloudFront's "same request" is (not documented): the
+    request the first run was given (``viewer``) or the one it returned (``rewritten``).
+    """
+    cf = first["Records"][0]["cf"]
+    request = copy.deepcopy(cf["request"] if sent == "viewer" else returned)
+    request["origin"] = origin.described()
+    return {"Records": [{"cf": {"config": dict(cf["config"]), "request": request}}]}
 
 
 def response_event(request_event_: Event, origin_request: Event, origin: Answer) -> Event:
@@ -222,11 +239,23 @@ class S3Origin:
             headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
             return Answer(400, [*headers, ("Server", "AmazonS3")], body, has_body=method == "GET")
         async with self.http.request(
-            method, self.url(method, key), allow_redirects=False, auto_decompress=False
+            method,
+            self.url(method, key),
+            headers={"User-Agent": CLOUDFRONT_AGENT},
+            allow_redirects=False,
+            auto_decompress=False,
         ) as response:
             body = await response.read() if method == "GET" else b""
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
             return Answer(response.status, headers, body, has_body=method == "GET")
+
+
+@dataclass(frozen=True, slots=True)
+class Missed:
+    """What a cache miss got: the answer, and whether the failover origin gave it."""
+
+    answer: Answer
+    failover: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +268,7 @@ class Served:
     outcome: str
     cache: str
     ms: float
+    failover: bool = False  # the primary origin answered 403/404 and the failover origin was asked
 
 
 RequestLogger = Callable[[Served], None]
@@ -247,7 +277,8 @@ RequestLogger = Callable[[Served], None]
 def log_request(served: Served) -> None:
     """One line per request: method, path, status, the edge's outcome, x-cache, milliseconds."""
     s = served
-    log.info("%s %s %d %s %s %.1f ms", s.method, s.target, s.status, s.outcome or "-", s.cache, s.ms)
+    via = " (failover)" if s.failover else ""
+    log.info("%s %s %d %s %s %.1f ms%s", s.method, s.target, s.status, s.outcome or "-", s.cache, s.ms, via)
 
 
 class LocalCloudFront:
@@ -261,6 +292,8 @@ class LocalCloudFront:
         bucket: str | None = None,
         cache: ResponseCache | None = None,
         on_request: RequestLogger = log_request,
+        origins: Origin | OriginGroup | None = None,
+        failover_request: FailoverRequest = "viewer",
     ) -> None:
         self.settings = settings
         name = bucket or settings.bucket
@@ -270,6 +303,10 @@ class LocalCloudFront:
         self._triggers = triggers
         self.cache = cache if cache is not None else ResponseCache()  # an empty cache is falsy
         self.on_request = on_request
+        #: The bucket as an origin group (docs/deploy.md), unless one origin is given.
+        self.origins = origins if origins is not None else origin_group(name, settings.region)
+        self.failover_request: FailoverRequest = failover_request
+        self.collapser: Collapser[Missed] = Collapser()
         self.forward = frozenset({"accept"}) if settings.auto_format else frozenset()
         self._http: aiohttp.ClientSession | None = None
         self._origin: S3Origin | None = None
@@ -326,6 +363,7 @@ class LocalCloudFront:
     async def handle(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
         """One viewer request, hit or miss."""
         started = time.perf_counter()
+        failover = False
         if request.method not in ("GET", "HEAD"):
             answer, state = cloudfront_error(403, "This distribution only allows GET and HEAD.\n"), "Error"
         elif too_long(request.raw_path):
@@ -338,11 +376,14 @@ class LocalCloudFront:
                 answer = Answer(cached.status, [*cached.headers, ("Age", str(max(age, 0)))], cached.body)
                 state = "Hit"
             else:
-                answer, state = await self._miss(request), "Miss"
-                ttl = cache_ttl(answer.header("Cache-Control")) if answer.status < 500 else 0
-                self.cache.put(
-                    key, answer.status, answer.headers, answer.body, ttl=ttl, has_body=answer.has_body
+                missed, shared = await self.collapser.run(
+                    (key, request.method), lambda: self._miss(request), lambda m: self._ttl(m.answer) > 0
                 )
+                answer, failover = missed.answer, missed.failover
+                state = "Hit" if shared else "Miss"  # a collapsed request is answered from the first's fetch
+                if not shared:
+                    self.cache.put(key, answer.status, answer.headers, answer.body,
+                                   ttl=self._ttl(answer), has_body=answer.has_body)  # fmt: skip
         response = await self._respond(request, answer, state)
         self.on_request(
             Served(
@@ -352,17 +393,25 @@ class LocalCloudFront:
                 answer.header(DIAGNOSTIC_HEADER) or "",
                 state,
                 (time.perf_counter() - started) * 1000,
+                failover,
             )
         )
         return response
 
     @staticmethod
+    def _ttl(answer: Answer) -> int:
+        return cache_ttl(answer.header("Cache-Control")) if answer.status < 500 else 0
+
+    @staticmethod
     def _ttl_of(headers: tuple[tuple[str, str], ...]) -> int:
         return cache_ttl(next((v for k, v in headers if k.lower() == "cache-control"), None))
 
-    async def _miss(self, request: aiohttp.web.Request) -> Answer:
-        """Run the triggers and the origin for a request the cache could not answer."""
+    async def _miss(self, request: aiohttp.web.Request) -> Missed:
+        """Run the triggers and the origin(s) for a request the cache could not answer."""
         viewer = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+        group = self.origins if isinstance(self.origins, OriginGroup) else None
+        first = group.primary if group is not None else self.origins
+        assert isinstance(first, Origin)
         event = request_event(
             method=request.method,
             raw_path=request.raw_path,
@@ -372,10 +421,30 @@ class LocalCloudFront:
             region=self.settings.region,
             distribution=request.host,
             forward=self.forward,
+            origin=first,
         )
-        received = dict(event["Records"][0]["cf"]["request"])  # as sent: the function may change it in place
-        try:
-            result = await self.triggers.origin_request(event)
+        sent = await self._origin_request(event, request)
+        if isinstance(sent, Answer):
+            return Missed(sent)
+        origin = await self._fetch(sent, request)
+        failover = group is not None and group.fails_over(request.method, origin.status if origin else None)
+        if group is not None and failover:
+            event = failover_event(event, sent, group.failover, self.failover_request)
+            sent = await self._origin_request(event, request)
+            if isinstance(sent, Answer):
+                return Missed(sent, failover=True)
+            origin = await self._fetch(sent, request)
+        if origin is None:
+            return Missed(
+                cloudfront_error(502, "CloudFront could not connect to the origin (S3).\n"), failover
+            )
+        return Missed(await self._origin_response(event, sent, origin, request), failover)
+
+    async def _origin_request(self, event: Event, request: aiohttp.web.Request) -> Event | Answer:
+        """The origin-request function's result: the request to send on, or a response to give."""
+        received = event["Records"][0]["cf"]["request"]
+        try:  # the function gets its own copy, as from Lambda: the event stays as CloudFront built it
+            result = await self.triggers.origin_request(copy.deepcopy(event))
         except Exception:
             log.exception("origin-request function failed for %s", request.raw_path)
             return cloudfront_error(500, "The Lambda function (origin-request) raised an error.\n")
@@ -388,15 +457,24 @@ class LocalCloudFront:
         if invalid is not None:
             log.error("origin-request function returned an invalid request: %s", invalid)
             return cloudfront_error(502, "The Lambda function (origin-request) returned an invalid result.\n")
+        return result
+
+    async def _fetch(self, sent: Event, request: aiohttp.web.Request) -> Answer | None:
+        """S3's answer to the request as the function sent it on; None when S3 cannot be reached."""
         assert self._origin is not None
-        method = str(result.get("method") or request.method)
+        method = str(sent.get("method") or request.method)
         try:
-            origin = await self._origin.fetch(method, original_key(str(result["uri"])))
+            return await self._origin.fetch(method, key_prefix(sent) + original_key(str(sent["uri"])))
         except (aiohttp.ClientError, TimeoutError) as error:
             log.warning("origin unreachable for %s: %r", request.raw_path, error)
-            return cloudfront_error(502, "CloudFront could not connect to the origin (S3).\n")
+            return None
+
+    async def _origin_response(
+        self, event: Event, sent: Event, origin: Answer, request: aiohttp.web.Request
+    ) -> Answer:
+        """origin-response on the origin's answer (the one that reaches the viewer)."""
         try:
-            final = await self.triggers.origin_response(response_event(event, result, origin))
+            final = await self.triggers.origin_response(response_event(event, sent, origin))
         except Exception:
             log.exception("origin-response function failed for %s", request.raw_path)
             return cloudfront_error(500, "The Lambda function (origin-response) raised an error.\n")
