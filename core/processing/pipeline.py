@@ -76,7 +76,8 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
         if info.animated and output.format in ANIMATED_FORMATS:
             max_bytes = check_animation(info, output.plan, limits)
             timer = Timer()
-            data, frames = render_frames(source, Context(Source(info=info), output), SHAPE_STEPS, max_bytes)
+            source_ctx = Context(Source(info=info, quality_mode=limits.quality_mode), output)
+            data, frames = render_frames(source, source_ctx, SHAPE_STEPS, max_bytes)
             timer.lap("animation")
             width, height = output.plan.output
             results[index] = Rendered(data, output.format, width, height, frames, timer.result())
@@ -84,13 +85,14 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
             still.append(index)
     if still:
         timer = Timer()
-        factor = min(draft_factor(info, plans[i]) for i in still)
+        factor = min(draft_factor(info, plans[i], limits.quality_mode) for i in still)
         decoded, scale_factor = decode(source, info, factor)
         decoded_source = Source(
             info=info,
             scale=(scale_factor, scale_factor),  # DCT scaling is the same on both axes
             offset=decoded_offset(info, round(1 / scale_factor)),
             palette=decoded.mode == "P",
+            quality_mode=limits.quality_mode,
             icc=_bytes(decoded.info.get("icc_profile")),
             exif=_bytes(decoded.info.get("exif")),
         )
