@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from core.args import parse_query
 from core.limits import Limits
-from core.processing import decode_pixels, probe, render, render_transform
+from core.processing import decode_pixels, probe, render, render_many, render_transform
 from core.settings import Settings
 from core.transform import Transform
 from tests.test_render import encode, photo
@@ -99,3 +99,19 @@ def test_truecolour_png_outputs_are_lossless_in_fast_mode(mode: str) -> None:
     image = photo(240, 160).convert(mode)
     result = render(encode(image, "PNG"), "strip=all", limits=FAST)
     assert Image.open(io.BytesIO(result.data)).convert(mode).tobytes() == image.tobytes()
+
+
+def test_a_size_set_rendered_together_is_as_close_to_a_full_size_resize_as_each_alone(camera: bytes) -> None:
+    """render_many resamples each size from the next larger one (fast mode): no quality may be lost."""
+    queries = ["fit=2048,2048", "fit=1024,1024", "w=768", "fit=300,300", "w=120&grayscale=1"]
+    jobs = [(parse_query(q, FAST) or Transform(), "png") for q in queries]
+    together = render_many(camera, jobs, FAST)  # type: ignore[arg-type]
+    full = Image.open(io.BytesIO(camera)).convert("L")
+    for (transform, fmt), output in zip(jobs, together, strict=True):
+        alone = render_transform(camera, transform, fmt, FAST)  # type: ignore[arg-type]
+        a, b = luma(output.data), luma(alone.data)
+        assert a.size == b.size == (output.width, output.height)
+        reference = full.resize(a.size, Image.Resampling.LANCZOS)
+        error_together = ImageStat.Stat(ImageChops.difference(a, reference)).mean[0]
+        error_alone = ImageStat.Stat(ImageChops.difference(b, reference)).mean[0]
+        assert error_together <= error_alone + 0.05, (transform.width, error_together, error_alone)
