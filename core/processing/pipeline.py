@@ -114,10 +114,10 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
         cascade = limits.quality_mode == "fast" and indexed is None and len(still) > 1
         scaled: list[Image.Image] = []  # whole-picture outputs of ``scale`` so far, largest first
         for i in sorted(still, key=lambda i: -plans[i].size[0] * plans[i].size[1]) if cascade else still:
-            image, source = (
+            image, mapped = (
                 cascaded(base, decoded_source, plans[i], scaled) if cascade else (base, decoded_source)
             )
-            results[i], resampled = _render_still(image, Context(source, outputs[i]), timer)
+            results[i], resampled = _render_still(image, Context(mapped, outputs[i]), timer)
             if cascade and covers_all(plans[i], info):
                 scaled.append(resampled)
             timer = Timer()  # the shared decode is counted once, on the first output
