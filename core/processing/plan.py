@@ -34,8 +34,8 @@ Size = tuple[int, int]
 #: a full LANCZOS-3 convolution (``scale``): SSIM against a float reference is at
 #: least sharp's on every case of benchmarks/bench_speed.py. ``best`` keeps 2×
 #: headroom at 1/4 and 1/8, where libjpeg's scaled IDCT is close to a box average
-#: (Pillow's ``thumbnail`` margin): about 0.01 more SSIM at 768–1024 px from a
-#: camera JPEG, for 1.2–1.5× the CPU. At 1/2 libjpeg runs a real 4×4 inverse DCT,
+#: (Pillow's ``thumbnail`` margin): 0.001–0.002 more resize SSIM at 768–1024 px
+#: from a camera JPEG, for about twice the CPU. At 1/2 libjpeg runs a real 4×4 inverse DCT,
 #: a good low-pass filter, so both modes decode down to the output size there.
 DRAFT_MARGINS: dict[QualityMode, dict[int, float]] = {
     "fast": {8: 1.0, 4: 1.0, 2: 1.0},
