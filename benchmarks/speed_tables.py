@@ -69,8 +69,31 @@ def cold(data: dict[str, Any]) -> None:
         print(f"| {name} | {value['cpu_ms']} | {value['wall_ms']} |")
 
 
+def png(data: dict[str, Any]) -> None:
+    print(stamp(data) + "\n")
+    names = sorted(
+        {d for row in data["decode"].values() for d in row},
+        key=list(next(iter(data["decode"].values()))).index,
+    )
+    print("| source | " + " | ".join(f"{n} ms" for n in names) + " |")
+    print("|---|" + "---|" * len(names))
+    for source, row in data["decode"].items():
+        print(f"| {source} | " + " | ".join(str(row.get(n, "–")) for n in names) + " |")
+    print(
+        "\n| source | width | "
+        + " | ".join(r["setting"] for r in next(iter(data["encode"].values()))[:4])
+        + " |"
+    )
+    print("|---|---|" + "---|" * 4)
+    for source, rows in data["encode"].items():
+        for width in (300, 768):
+            cells = [f"{r['bytes']} B, {r['cpu_ms']} ms" for r in rows if r["width"] == width]
+            print(f"| {source} | {width} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
-    for name, table in (("speed", speed), ("speed-best", speed), ("srcset", srcset), ("coldstart", cold)):
+    tables = (("speed", speed), ("speed-best", speed), ("srcset", srcset), ("coldstart", cold), ("png", png))
+    for name, table in tables:
         data = load(name)
         if data is not None:
             print(f"<!-- {name}.json -->")
