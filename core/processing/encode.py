@@ -5,7 +5,7 @@
   no transparency); grey stays one channel.
 - PNG: adaptive row filters; truecolour with zlib's run-length strategy (Z_RLE,
   ``best``: level 7), 2–5× faster than level 6–7 on photos and resampled graphics
-  at the same bytes within 1% (docs/rendering.md, "Encoders"); a palette original stays a palette
+  at the same bytes within 1% (docs/performance.md, "PNG"); a palette original stays a palette
   PNG (re-quantised after resampling, then fully optimised), which keeps icons and
   screenshots small; any other output with at most 256 colours (alpha included)
   is written as an exact palette PNG: the same pixels in a third of the bytes.
