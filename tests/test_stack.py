@@ -604,12 +604,18 @@ def test_scaling_as_written(packaged: Path) -> None:
         assert out["Cooldown"] <= 120 and back["Cooldown"] >= 300
         queue = "LiveQueue" if service == "Live" else "BatchQueue"
         alarm = resources[f"{service}BacklogAlarm"]["Properties"]
-        assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+        stats = [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m] or [alarm]
+        assert stats[0]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+        assert stats[0]["MetricName"] == "ApproximateNumberOfMessagesVisible"
         assert alarm["AlarmActions"] == [{"Ref": f"{service}ScaleOut"}]
         idle = resources[f"{service}IdleAlarm"]["Properties"]
         names = {m["MetricStat"]["Metric"]["MetricName"] for m in idle["Metrics"] if "MetricStat" in m}
         assert names == {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"}
     assert template["Parameters"]["BatchMinWorkers"]["Default"] == 0
+    live = resources["LiveBacklogAlarm"]["Properties"]
+    (ratio,) = [m for m in live["Metrics"] if m.get("ReturnData")]
+    assert ratio["Expression"] == "visible / MAX([FILL(tasks, 0), 1])"  # messages per running worker
+    assert live["Threshold"] == {"Ref": "MessagesPerWorker"}
 
 
 # ---------------------------------------------------------------- the viewer function, under node
