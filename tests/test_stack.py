@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -41,6 +42,7 @@ BIN = Path(sys.executable).parent
 CHECKOV = "checkov==3.3.30"
 CHECKOV_VENV = ROOT / ".venv-tools" / "checkov"
 REGION = "eu-west-1"
+REGION2 = "eu-central-1"
 ACCOUNT = "123456789012"
 
 
@@ -338,7 +340,10 @@ def apply(endpoint: str, folder: Path, plan: dict[str, Any]) -> dict[str, dict[s
     for upload in plan["uploads"]:
         s3 = aws(endpoint, "s3", upload["region"])
         where = {} if upload["region"] == "us-east-1" else {"LocationConstraint": upload["region"]}
-        s3.create_bucket(Bucket=upload["bucket"], **({"CreateBucketConfiguration": where} if where else {}))
+        if upload["bucket"] not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+            s3.create_bucket(
+                Bucket=upload["bucket"], **({"CreateBucketConfiguration": where} if where else {})
+            )
         s3.upload_file(str(folder / upload["file"]), upload["bucket"], upload["key"])
     found: dict[str, dict[str, str]] = {}
     distribution = ""
@@ -605,7 +610,9 @@ def test_scaling_as_written(packaged: Path) -> None:
         queue = "LiveQueue" if service == "Live" else "BatchQueue"
         alarm = resources[f"{service}BacklogAlarm"]["Properties"]
         stats = [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m] or [alarm]
-        assert stats[0]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+        assert stats[0]["Dimensions"] == [
+            {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+        ]
         assert stats[0]["MetricName"] == "ApproximateNumberOfMessagesVisible"
         assert alarm["AlarmActions"] == [{"Ref": f"{service}ScaleOut"}]
         idle = resources[f"{service}IdleAlarm"]["Properties"]
@@ -718,3 +725,129 @@ def test_an_invalid_argument_through_the_viewer_function_is_a_400() -> None:
     answer = origin_request(origin_request_event(viewer, "media-example", "primary"))
     assert answer["status"] == "400"
     assert "w" in answer["body"]
+
+
+def test_the_edge_reaches_what_the_regional_stack_made(deployed: dict[str, Any]) -> None:
+    """The two stacks agree without exports: the edge role's queue and table ARNs (built from
+    names) are those of the queue and table the regional stack created, and the bundled config
+    names that queue's URL and that table, and is valid for Settings (build-lambda's check)."""
+    import tomllib
+
+    from cli.lambda_zip import check_config
+
+    iam = aws(deployed["endpoint"], "iam", "us-east-1")
+    role = aws(deployed["endpoint"], "lambda", "us-east-1").get_function_configuration(
+        FunctionName="tachyon-edge"
+    )
+    name = role["Role"].rsplit("/", 1)[1]
+    (policy,) = iam.list_role_policies(RoleName=name)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+    if isinstance(document, str):  # moto stores a CloudFormation role's inline policy as Python's repr
+        document = ast.literal_eval(document)
+    granted = {
+        s["Action"] if isinstance(s["Action"], str) else s["Action"][0]: s["Resource"]
+        for s in document["Statement"]
+    }
+    sqs = aws(deployed["endpoint"], "sqs", REGION)
+    url = sqs.get_queue_url(QueueName="tachyon-derivatives")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert granted["sqs:SendMessage"] == arn
+    table = aws(deployed["endpoint"], "dynamodb", REGION).describe_table(TableName="tachyon-jobs")["Table"]
+    assert granted["dynamodb:UpdateItem"] == table["TableArn"]
+    assert granted["s3:PutObject"] == "arn:aws:s3:::media-example/_derivatives/*"
+
+    config_file = deployed["folder"] / "tachyon.toml"
+    check_config(config_file)
+    config = tomllib.loads(config_file.read_text())
+    assert config["queue_urls"]["derivatives"].endswith(f"/{ACCOUNT}/tachyon-derivatives")
+    assert url.endswith(f"/{ACCOUNT}/tachyon-derivatives")  # the same queue, moto's host before it
+    assert (config["job_table"], config["queue_region"], config["broker_url"]) == (
+        "tachyon-jobs",
+        REGION,
+        "sqs://",
+    )
+
+
+@pytest.fixture(scope="module")
+def deployed_redis(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The other branch of every condition: an existing bucket, originals anywhere in it (so the
+    EventBridge route), a Redis broker, workers. moto's servers in one process share their
+    backends, so this deployment has its own region, bucket, stack and function names."""
+    endpoint = moto_endpoint
+    aws(endpoint, "s3", REGION2).create_bucket(
+        Bucket="media-redis", CreateBucketConfiguration={"LocationConstraint": REGION2}
+    )
+    ec2 = aws(endpoint, "ec2", REGION2)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    out = tmp_path_factory.mktemp("moto") / "redis"
+    secret = f"arn:aws:secretsmanager:{REGION2}:{ACCOUNT}:secret:tachyon-redis-AbCdEf"
+    plan = package(out, "--bucket", "media-redis", "--region", REGION2, "--stack-prefix", "t2",
+                   "--parameter", "FunctionName=t2-edge", "--artefacts", "artefacts-central",
+                   "--existing-bucket", "--broker", "redis", "--broker-url", "rediss://:secret@redis.example.net:6380/0",
+                   "--redis-secret-arn", secret,
+                   "--worker-image", f"{ACCOUNT}.dkr.ecr.{REGION2}.amazonaws.com/tachyon-edge-worker:1",
+                   "--vpc", vpc, "--subnet", subnet)  # fmt: skip
+    outputs = apply(endpoint, out, plan)
+    return {"plan": plan, "outputs": outputs, "endpoint": endpoint, "folder": out, "secret": secret}
+
+
+def test_redis_deployment_makes_no_queue_or_table(deployed_redis: dict[str, Any]) -> None:
+    """Redis carries the jobs: no SQS render queue, no job table, no SQS or DynamoDB grant at the
+    edge; one worker service consumes both queues (live first) with the broker URL from the secret."""
+    endpoint = deployed_redis["endpoint"]
+    queues = aws(endpoint, "sqs", REGION2).list_queues().get("QueueUrls", [])
+    assert sorted(url.rsplit("/", 1)[1] for url in queues) == ["tachyon-events", "tachyon-events-dlq"]
+    assert aws(endpoint, "dynamodb", REGION2).list_tables()["TableNames"] == []
+    edge = load(deployed_redis["folder"] / "edge.yaml")
+    parameters = deployed_redis["plan"]["stacks"][0]["parameters"]
+    statements = resolve(edge, parameters, edge["Resources"]["EdgeRole"]["Properties"]["Policies"], {})
+    actions = {
+        s["Action"] if isinstance(s["Action"], str) else s["Action"][0]
+        for s in statements[0]["PolicyDocument"]["Statement"]
+    }
+    assert not any(a.startswith(("sqs:", "dynamodb:")) for a in actions)
+    resources = stack_resources(deployed_redis, 1)
+    assert "BatchService" not in resources and "LiveService" in resources
+    arn = resources["LiveTaskDefinition"]["PhysicalResourceId"]
+    ecs = aws(endpoint, "ecs", REGION2)
+    (container,) = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"]
+    assert container["command"][-2:] == ["derivatives,batch", "--loglevel=INFO"]
+    assert container["secrets"] == [{"name": "TACHYON_BROKER_URL", "valueFrom": deployed_redis["secret"]}]
+    # moto keeps AWS::NoValue in a list as null, where CloudFormation drops the entry
+    assert "TACHYON_BROKER_URL" not in {e["name"] for e in container["environment"] if e}
+    config = (deployed_redis["folder"] / "tachyon.toml").read_text()
+    assert 'broker_url = "rediss://:secret@redis.example.net:6380/0"' in config and "queue_urls" not in config
+
+
+def test_without_a_prefix_eventbridge_leaves_derivatives_out(deployed_redis: dict[str, Any]) -> None:
+    """An existing bucket, originals at any key: the rule sends the bucket's changes except under
+    the derivative prefix to the events queue, once EventBridge is switched on as docs/deploy.md says."""
+    endpoint = deployed_redis["endpoint"]
+    events = aws(endpoint, "events", REGION2)
+    rule = events.describe_rule(Name="tachyon-originals-changed")
+    pattern = json.loads(rule["EventPattern"])
+    assert pattern["detail"]["object"]["key"] == [{"anything-but": {"prefix": "_derivatives/"}}]
+    assert pattern["detail"]["bucket"]["name"] == ["media-redis"]
+    (target,) = events.list_targets_by_rule(Rule="tachyon-originals-changed")["Targets"]
+    assert target["Arn"] == f"arn:aws:sqs:{REGION2}:{ACCOUNT}:tachyon-events"
+    s3 = aws(endpoint, "s3", REGION2)
+    s3.put_bucket_notification_configuration(
+        Bucket="media-redis", NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    functions = aws(endpoint, "lambda", REGION2)  # moto would run the purge function in Docker
+    for mapping in functions.list_event_source_mappings(FunctionName="tachyon-purge")["EventSourceMappings"]:
+        functions.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    s3.put_object(Bucket="media-redis", Key="_derivatives/2018/a.jpg/w300_q82.r3.jpg", Body=b"d")
+    s3.put_object(Bucket="media-redis", Key="2018/a.jpg", Body=b"o")
+    sqs = aws(endpoint, "sqs", REGION2)
+    url = sqs.get_queue_url(QueueName="tachyon-events")["QueueUrl"]
+    keys = []
+    for _ in range(5):
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            keys.append(json.loads(message["Body"])["detail"]["object"]["key"])
+        if keys:
+            break
+    assert keys == ["2018/a.jpg"]
