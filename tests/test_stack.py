@@ -222,15 +222,11 @@ def test_a_changed_zip_is_a_new_version(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server of our own: CloudFormation creates resources in every region's backends."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+def moto_endpoint(s3_endpoint: str) -> str:
+    """The session's moto server: one process's moto servers share their backends anyway, and
+    CloudFormation creates resources of every service and region in them. Names here (bucket
+    media-example, queues tachyon-*) are not used by other tests."""
+    return s3_endpoint
 
 
 def aws(endpoint: str, service: str, region: str) -> Any:
