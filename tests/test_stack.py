@@ -14,6 +14,8 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -847,3 +849,25 @@ def test_without_a_prefix_eventbridge_leaves_derivatives_out(deployed_redis: dic
         if keys:
             break
     assert keys == ["2018/a.jpg"]
+
+
+def test_the_documented_commands_run(tmp_path: Path) -> None:
+    """docs/deploy.md's ``tachyon-edge package-stack …`` names real options and, with its shell
+    variables filled in (and stand-in zips), writes a deploy.sh naming its bucket and subnets."""
+    from tests.test_compose import assert_cli_command
+
+    text = (ROOT / "docs" / "deploy.md").read_text().replace("\\\n", " ")
+    (line,) = [line for line in text.splitlines() if line.startswith("tachyon-edge package-stack ")]
+    values = {"$ACCOUNT": ACCOUNT, "$REGION": REGION}
+    argv = shlex.split(re.sub(r"\$[A-Z]+", lambda m: values[m.group(0)], line))
+    assert_cli_command(argv)
+    edge = tiny_zip(tmp_path / "edge.zip", "edge/handler.py")
+    purge = tiny_zip(tmp_path / "purge.zip", "purger/handler.py")
+    out = tmp_path / "stack"
+    args = [*argv[1:], "--edge-zip", str(edge), "--purge-zip", str(purge), "-o", str(out)]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    script = (out / "deploy.sh").read_text()
+    assert "BucketName=media-example" in script
+    assert "SubnetIds=subnet-0123456789abcdef0,subnet-0fedcba9876543210" in script
+    assert f"s3://tachyon-artefacts-{ACCOUNT}-us-east-1/tachyon/edge-" in script
