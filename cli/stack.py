@@ -253,6 +253,8 @@ def package(
     target: Target, out: Path, *, edge_zip: Path | None = None, purge_zip: Path | None = None
 ) -> Path:
     """Write the deployment folder ``out``; returns its deploy.sh."""
+    if not (TEMPLATES / "edge.yaml").is_file() or not VIEWER_FUNCTION.is_file():
+        raise PackageError(f"{TEMPLATES} or {VIEWER_FUNCTION} is missing: run it from a checkout")
     out.mkdir(parents=True, exist_ok=True)
     config = out / "tachyon.toml"
     config.write_text(edge_config(target))
