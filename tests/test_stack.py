@@ -42,7 +42,9 @@ BIN = Path(sys.executable).parent
 #: checkov cannot join requirements.lock (it pins packaging<24; the lock has a newer one that
 #: pip, setuptools and uv need): it runs from a virtualenv of its own, at this version.
 CHECKOV = "checkov==3.3.30"
-CHECKOV_VENV = ROOT / ".venv-tools" / "checkov"
+#: Kubernetes' own schemas of every release, offline (108 MB: kept out of the test extra too).
+KUBERNETES_VALIDATE = "kubernetes-validate==1.37.0"
+TOOLS = ROOT / ".venv-tools"
 REGION = "eu-west-1"
 REGION2 = "eu-central-1"
 ACCOUNT = "123456789012"
@@ -115,21 +117,25 @@ def test_cfn_lint_is_clean(packaged: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def checkov() -> Path:
-    """checkov in its own virtualenv at the pinned version (made once, with uv)."""
-    binary = CHECKOV_VENV / "bin" / "checkov"
-    version = CHECKOV.split("==")[1]
-    if binary.is_file():
-        done = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False)
-        if done.stdout.strip() == version:
-            return binary
+def tool(requirement: str, command: str) -> Path:
+    """``command`` of ``requirement`` (name==version) in a virtualenv of its own under
+    .venv-tools/, made once with uv and remade when the pinned version changes."""
+    name = requirement.partition("==")[0]
+    venv = TOOLS / name
+    binary = venv / "bin" / command
+    stamp = venv / "requirement.txt"
+    if binary.is_file() and stamp.is_file() and stamp.read_text() == requirement:
+        return binary
     uv = str(BIN / "uv")
-    subprocess.run(
-        [uv, "venv", "-q", "--allow-existing", "-p", sys.executable, str(CHECKOV_VENV)], check=True
-    )
-    env = {**os.environ, "VIRTUAL_ENV": str(CHECKOV_VENV)}
-    subprocess.run([uv, "pip", "install", "-q", CHECKOV], check=True, env=env)
+    subprocess.run([uv, "venv", "-q", "--allow-existing", "-p", sys.executable, str(venv)], check=True)
+    env = {**os.environ, "VIRTUAL_ENV": str(venv)}
+    subprocess.run([uv, "pip", "install", "-q", requirement], check=True, env=env)
+    stamp.write_text(requirement)
     return binary
+
+
+def checkov() -> Path:
+    return tool(CHECKOV, "checkov")
 
 
 def test_checkov_finds_no_failed_check(packaged: Path) -> None:
@@ -871,3 +877,38 @@ def test_the_documented_commands_run(tmp_path: Path) -> None:
     assert "BucketName=media-example" in script
     assert "SubnetIds=subnet-0123456789abcdef0,subnet-0fedcba9876543210" in script
     assert f"s3://tachyon-artefacts-{ACCOUNT}-us-east-1/tachyon/edge-" in script
+
+
+# ---------------------------------------------------------------- the Kubernetes manifest
+
+
+def test_kubernetes_manifest_matches_the_schemas_and_the_queues() -> None:
+    """Every built-in object is valid (strict: no unknown field) for Kubernetes 1.31; KEDA's
+    objects, which have no schema there, scale the two Deployments on the two queues' depth."""
+    manifest = STACK / "k8s" / "worker.yaml"
+    done = subprocess.run(
+        [str(tool(KUBERNETES_VALIDATE, "kubernetes-validate")), "--strict", "-k", "1.31.0", str(manifest)],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    objects = list(yaml.safe_load_all(manifest.read_text()))
+    passed = done.stdout + done.stderr
+    builtin = [o for o in objects if not o["apiVersion"].startswith("keda.sh/")]
+    assert passed.count(" passed for resource ") == len(builtin)
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
+    urls = json.loads(config["TACHYON_QUEUE_URLS"])
+    assert config["TACHYON_BROKER_URL"] == "sqs://"
+    auth = {o["metadata"]["name"] for o in objects if o["kind"] == "TriggerAuthentication"}
+    scaled = {o["spec"]["scaleTargetRef"]["name"]: o for o in objects if o["kind"] == "ScaledObject"}
+    assert set(scaled) == set(deployments)
+    for name, deployment in deployments.items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        queue = container["args"][container["args"].index("-Q") + 1]
+        (trigger,) = scaled[name]["spec"]["triggers"]
+        assert trigger["type"] == "aws-sqs-queue"
+        assert trigger["metadata"]["queueURL"] == urls[queue]
+        assert urls[queue].endswith("/" + sqs_queue_name(queue, "tachyon-"))
+        assert trigger["authenticationRef"]["name"] in auth
+        assert container["livenessProbe"]["exec"]["command"] == ["tachyon-edge", "worker-health"]
+    assert scaled["tachyon-worker-batch"]["spec"]["minReplicaCount"] == 0
