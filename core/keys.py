@@ -10,7 +10,7 @@ GIF is a PNG under the ``.gif`` name; its Content-Type says so). Layout,
 readable in the bucket::
 
     {prefix}{original key}/{tokens}.r{RENDER_VERSION}.{ext}
-    _derivatives/uploads/2018/02/photo.jpg/resize150x150_q82.r3.jpg
+    _derivatives/uploads/2018/02/photo.jpg/resize150x150_q82.r4.jpg
 
 All derivatives of one original share ``original_prefix(original)``, so a purge
 is one prefix listing. ``Transform`` is canonical (``core.args``), so equal
