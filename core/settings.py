@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from core.errors import InvalidArgument
 from core.jobs import QUEUES
 from core.limits import Limits
 from core.types import Freshness
@@ -114,6 +115,16 @@ class Settings(BaseSettings, Limits):
         description="choose AVIF/WebP from the Accept header (needs Accept normalised into the cache key)",
     )
     s3_timeout: float = Field(5.0, gt=0, description="connect/read timeout of the edge's S3 calls, seconds")
+    size_set: tuple[str, ...] = Field(
+        (),
+        description="URL arguments of the sizes a page asks together (WordPress: core.sizesets.WORDPRESS); "
+        "a miss on one renders every missing member from one download and decode (docs/rendering.md)",
+    )
+    size_set_at_edge: bool = Field(
+        True,
+        description="the edge renders a size set itself when the original is small enough to render there; "
+        "false: only the asked size at the edge (the worker renders the set of queued originals either way)",
+    )
     freshness: Freshness = Field(
         "purge",
         description="how the edge knows a derivative is current: 'purge' (derivatives are deleted when "
@@ -159,6 +170,17 @@ class Settings(BaseSettings, Limits):
         if self.lock_url:
             return self.lock_url
         return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else None
+
+    @field_validator("size_set")
+    @classmethod
+    def _valid_size_set(cls, queries: tuple[str, ...]) -> tuple[str, ...]:
+        from core.sizesets import members
+
+        try:
+            members(queries, Limits())
+        except InvalidArgument as error:
+            raise ValueError(str(error)) from None
+        return queries
 
     @field_validator("queue_urls")
     @classmethod

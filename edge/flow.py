@@ -221,13 +221,11 @@ class Edge:
 
     async def _render(self, ask: Ask, target: Derivative, data: bytes, etag: str | None) -> None:
         """Render in a worker thread (the loop keeps serving), then store the derivative."""
-        from core.processing import render_transform
+        from edge import sizeset
 
         trace = ask.trace
         with trace.step("render"):
-            rendered = await asyncio.to_thread(
-                render_transform, data, ask.transform, target.format, self.limits
-            )
+            rendered = await sizeset.render(self, ask, target, data, etag)  # + the size set's missing ones
         with trace.step("s3_put"):
             try:
                 await self.storage.put(ask.bucket, target.key, rendered.data, put_fields(target.format, etag))
