@@ -111,7 +111,7 @@ def test_bucket_notifies_originals_only(deployed: dict[str, Any]) -> None:
     for mapping in functions.list_event_source_mappings(FunctionName="tachyon-purge")["EventSourceMappings"]:
         functions.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     sqs.purge_queue(QueueUrl=url)  # S3's test event
-    s3.put_object(Bucket="media-example", Key="_derivatives/uploads/a.jpg/w300_q82.r3.jpg", Body=b"d")
+    s3.put_object(Bucket="media-example", Key="_derivatives/uploads/a.jpg/w300_q82.r4.jpg", Body=b"d")
     s3.put_object(Bucket="media-example", Key="uploads/a.jpg", Body=b"o")
     s3.delete_object(Bucket="media-example", Key="uploads/a.jpg")
     got = []
@@ -330,7 +330,7 @@ def test_without_a_prefix_eventbridge_leaves_derivatives_out(deployed_redis: dic
     functions = aws(endpoint, "lambda", REGION2)  # moto would run the purge function in Docker
     for mapping in functions.list_event_source_mappings(FunctionName="tachyon-purge")["EventSourceMappings"]:
         functions.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
-    s3.put_object(Bucket="media-redis", Key="_derivatives/2018/a.jpg/w300_q82.r3.jpg", Body=b"d")
+    s3.put_object(Bucket="media-redis", Key="_derivatives/2018/a.jpg/w300_q82.r4.jpg", Body=b"d")
     s3.put_object(Bucket="media-redis", Key="2018/a.jpg", Body=b"o")
     sqs = aws(endpoint, "sqs", REGION2)
     url = sqs.get_queue_url(QueueName="tachyon-events")["QueueUrl"]
