@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"
@@ -187,7 +188,7 @@ def test_lock_pins_every_runtime_dependency() -> None:
     locked = pins(LOCK, LAMBDA_ENVIRONMENT)  # the images run CPython 3.12 on Linux
     wanted = [*project["dependencies"], *project["optional-dependencies"]["metrics"], "flower"]
     for requirement in wanted:
-        name = re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        name = canonicalize_name(re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0])
         assert name in locked, f"{name} is a runtime dependency but not pinned in requirements.lock"
 
 
