@@ -113,6 +113,11 @@ class Settings(BaseSettings, Limits):
         False,
         description="choose AVIF/WebP from the Accept header (needs Accept normalised into the cache key)",
     )
+    viewer_function: bool = Field(
+        True,
+        description="the local CloudFront runs edge/viewer/function.js on every viewer request, "
+        "as production's viewer-request CloudFront Function (docs/security.md)",
+    )
     s3_timeout: float = Field(5.0, gt=0, description="connect/read timeout of the edge's S3 calls, seconds")
     freshness: Freshness = Field(
         "purge",
