@@ -8,6 +8,7 @@ from cli.build import build_lambda
 from cli.dev import dev
 from cli.ops import purge, purge_events, queue_depth, reprocess, worker_health
 from cli.render import render
+from cli.sign import sign
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,5 +17,5 @@ def main() -> None:
     """Tachyon Edge: on-demand image derivatives for S3 behind CloudFront."""
 
 
-for command in (render, build_lambda, dev, reprocess, purge, purge_events, queue_depth, worker_health):
+for command in (render, build_lambda, dev, reprocess, purge, purge_events, queue_depth, worker_health, sign):
     main.add_command(command)

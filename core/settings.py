@@ -113,6 +113,11 @@ class Settings(BaseSettings, Limits):
         False,
         description="choose AVIF/WebP from the Accept header (needs Accept normalised into the cache key)",
     )
+    signing_keys: list[str] = Field(
+        default_factory=list,
+        description="keys of signed URLs (docs/security.md): when any is set, a request for a "
+        "derivative needs a valid s= signature; the first key signs, every one verifies",
+    )
     viewer_function: bool = Field(
         True,
         description="the local CloudFront runs edge/viewer/function.js on every viewer request, "
@@ -164,6 +169,20 @@ class Settings(BaseSettings, Limits):
         if self.lock_url:
             return self.lock_url
         return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else None
+
+    @field_validator("signing_keys")
+    @classmethod
+    def _strong_keys(cls, keys: list[str]) -> list[str]:
+        from core.signing import MIN_KEY_LENGTH
+
+        weak = [i for i, key in enumerate(keys) if len(key) < MIN_KEY_LENGTH]
+        if weak:
+            raise ValueError(
+                f"signing key(s) number {', '.join(str(i + 1) for i in weak)} are shorter than "
+                f"{MIN_KEY_LENGTH} characters; make one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
+        return keys
 
     @field_validator("queue_urls")
     @classmethod

@@ -29,7 +29,7 @@ Size = tuple[int, int]
 Box = tuple[float, float, float, float]
 
 #: The path the edge took for one request (``x-tachyon`` on the response).
-Outcome = Literal["hit", "rendered", "queued", "fallback", "passthrough", "invalid"]
+Outcome = Literal["hit", "rendered", "queued", "fallback", "passthrough", "invalid", "forbidden"]
 #: How the edge knows a derivative is current (``Settings.freshness``, docs/configuration.md).
 Freshness = Literal["purge", "verify"]
 #: Which origin of an origin group a request goes to; None: a distribution with one origin.

@@ -43,6 +43,7 @@ class EdgeConfig:
         "fallback_ttl",
         "freshness",
         "max_side",
+        "signing_keys",
     )
 
     derivative_prefix: str
@@ -51,6 +52,7 @@ class EdgeConfig:
     error_ttl: int
     fallback_ttl: int
     max_side: int
+    signing_keys: list[str]
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         """From already validated values (``Settings.model_dump()`` or the resolved JSON)."""

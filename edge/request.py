@@ -135,20 +135,16 @@ def read(request: Request, trace: Trace, config: EdgeConfig, passed: Pass | None
         return passthrough(request, trace, f"method {request.get('method')}")
     if not _encodable(key):
         return passthrough(request, trace, "key is not valid UTF-8")
+    if config.signing_keys:
+        refused = _unsigned(uri, query, config)
+        if refused is not None:
+            trace.set(outcome="forbidden", reason=refused)
+            return _refusal(403, "Forbidden", refused, "forbidden", config)
     try:
         transform = parse_query(query, config)
     except InvalidArgument as invalid:
         trace.set(outcome="invalid", reason=invalid.reason)
-        return events.generated(
-            400,
-            "Bad Request",
-            invalid.reason,
-            {
-                "Content-Type": "text/plain; charset=utf-8",
-                "Cache-Control": f"public, max-age={config.error_ttl}",
-                DIAGNOSTIC_HEADER: "invalid",
-            },
-        )
+        return _refusal(400, "Bad Request", invalid.reason, "invalid", config)
     if transform is None:
         return passthrough(request, trace, "no transform argument")
     accept = events.header(request, "accept") if config.auto_format else None
@@ -207,6 +203,27 @@ def mark(request: Request, outcome: Outcome) -> Request:
     """Name the path taken on the request, for origin-response (which sees the request as sent)."""
     events.set_header(request, OUTCOME_HEADER, outcome)
     return request
+
+
+def _refusal(status: int, phrase: str, reason: str, outcome: Outcome, config: EdgeConfig) -> Response:
+    """A short-lived answer with a one-line reason: an invalid argument (400), a bad signature (403)."""
+    return events.generated(
+        status,
+        phrase,
+        reason,
+        {
+            "Content-Type": "text/plain; charset=utf-8",
+            "Cache-Control": f"public, max-age={config.error_ttl}",
+            DIAGNOSTIC_HEADER: outcome,
+        },
+    )
+
+
+def _unsigned(uri: str, query: str, config: EdgeConfig) -> str | None:
+    """Why a request for a derivative is refused under signed URLs, or None (docs/security.md)."""
+    from core.signing import asks_for_a_derivative, verify  # hmac and hashlib, only when signing is on
+
+    return verify(uri, query, config.signing_keys) if asks_for_a_derivative(query) else None
 
 
 def _encodable(key: str) -> bool:
