@@ -15,7 +15,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,7 +25,7 @@ from pydantic_settings import (
 
 from core.jobs import QUEUES
 from core.limits import Limits
-from core.types import Freshness
+from core.types import Freshness, SizeOutside, SizePolicyMode
 
 BUNDLED_CONFIG = Path(__file__).with_name("tachyon.toml")
 
@@ -118,6 +118,23 @@ class Settings(BaseSettings, Limits):
         description="keys of signed URLs (docs/security.md): when any is set, a request for a "
         "derivative needs a valid s= signature; the first key signs, every one verifies",
     )
+    size_policy: SizePolicyMode = Field(
+        "off",
+        description="which derivatives a URL may ask for: 'off', 'presets' (only the named presets) "
+        "or 'allowed' (sizes in allowed_sizes or multiples of size_step); docs/security.md",
+    )
+    presets: dict[str, str] = Field(
+        default_factory=dict, description="named presets: name → query string (resize=150,150)"
+    )
+    allowed_sizes: list[int] = Field(
+        default_factory=list, description="sizes (px, either side, after zoom) served in 'allowed' mode"
+    )
+    size_step: int | None = Field(None, ge=1, description="'allowed' mode also serves multiples of this")
+    size_outside: SizeOutside = Field(
+        "redirect",
+        description="'allowed' mode, a size outside: 'refuse' (400), 'redirect' (302 to the nearest "
+        "allowed sizes) or 'snap' (the nearest, served under the URL asked)",
+    )
     viewer_function: bool = Field(
         True,
         description="the local CloudFront runs edge/viewer/function.js on every viewer request, "
@@ -183,6 +200,22 @@ class Settings(BaseSettings, Limits):
                 "print(secrets.token_urlsafe(32))'"
             )
         return keys
+
+    @model_validator(mode="after")
+    def _size_policy_complete(self) -> Settings:
+        if self.size_policy == "presets":
+            from core.errors import InvalidArgument
+            from core.sizepolicy import presets_of
+
+            if not self.presets:
+                raise ValueError("size_policy 'presets' needs at least one preset")
+            try:
+                presets_of(self)
+            except InvalidArgument as error:
+                raise ValueError(f"preset: {error.reason}") from None
+        if self.size_policy == "allowed" and not (self.allowed_sizes or self.size_step):
+            raise ValueError("size_policy 'allowed' needs allowed_sizes or size_step")
+        return self
 
     @field_validator("queue_urls")
     @classmethod

@@ -142,6 +142,14 @@ def read(request: Request, trace: Trace, config: EdgeConfig, passed: Pass | None
             return _refusal(403, "Forbidden", refused, "forbidden", config)
     try:
         transform = parse_query(query, config)
+        if config.size_policy != "off":
+            from core.sizepolicy import Redirect, decide
+
+            decided = decide(query, transform, config)
+            if isinstance(decided, Redirect):
+                trace.set(outcome="redirect", reason="size outside allowed_sizes")
+                return _redirect(uri, decided.query, config)
+            transform, query = decided
     except InvalidArgument as invalid:
         trace.set(outcome="invalid", reason=invalid.reason)
         return _refusal(400, "Bad Request", invalid.reason, "invalid", config)
@@ -161,7 +169,7 @@ def rewrite(ask: Ask, config: EdgeConfig) -> Request:
     viewer's ``uri?query`` rides along in ``REQUEST_HEADER`` for that pass.
     """
     request = ask.request
-    viewer = f"{request['uri']}?{ask.query}"
+    viewer = f"{request['uri']}?{request.get('querystring') or ''}"  # as asked (ask.query may be a preset's)
     if viewer.isascii() and viewer.isprintable():
         events.set_header(request, REQUEST_HEADER, viewer)
     key = ask.derivative_key(config.derivative_prefix)
@@ -217,6 +225,16 @@ def _refusal(status: int, phrase: str, reason: str, outcome: Outcome, config: Ed
             DIAGNOSTIC_HEADER: outcome,
         },
     )
+
+
+def _redirect(uri: str, query: str, config: EdgeConfig) -> Response:
+    """A 302 to the nearest allowed sizes (``size_outside = "redirect"``), short-lived as a refusal."""
+    headers = {
+        "Location": f"{uri}?{query}",
+        "Cache-Control": f"public, max-age={config.error_ttl}",
+        DIAGNOSTIC_HEADER: "redirect",
+    }
+    return events.generated(302, "Found", "", headers)
 
 
 def _unsigned(uri: str, query: str, config: EdgeConfig) -> str | None:
