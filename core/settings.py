@@ -135,6 +135,21 @@ class Settings(BaseSettings, Limits):
         description="'allowed' mode, a size outside: 'refuse' (400), 'redirect' (302 to the nearest "
         "allowed sizes) or 'snap' (the nearest, served under the URL asked)",
     )
+    max_derivatives_per_original: int = Field(
+        1000,
+        ge=0,
+        description="budget: distinct derivatives one original may have (counted in Redis or the "
+        "job table); beyond it the original is served as a fallback; 0 turns it off",
+    )
+    max_pending_jobs: int = Field(
+        10_000,
+        ge=0,
+        description="budget: jobs waiting on the live queue beyond which a miss serves the original "
+        "and enqueues nothing; 0 turns it off",
+    )
+    budget_window: int = Field(
+        30 * 86400, ge=1, description="seconds a derivative count is kept after its last new derivative"
+    )
     viewer_function: bool = Field(
         True,
         description="the local CloudFront runs edge/viewer/function.js on every viewer request, "
