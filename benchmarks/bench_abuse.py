@@ -59,6 +59,10 @@ CONTROLS: list[tuple[str, dict[str, Any]]] = [
     ("budgets (defaults: 1,000 / 10,000)", OFF | BUDGETS),
     ("all on (allowed sizes)", {"viewer_function": True, "signing_keys": [KEY], **ALLOWED, **BUDGETS}),
 ]
+#: Run on the queued path only: a queue budget set low enough for the mix to reach it.
+QUEUED_ONLY: list[tuple[str, dict[str, Any]]] = [
+    ("queue budget set low (100 waiting jobs)", OFF | BUDGETS | {"max_pending_jobs": 100}),
+]
 
 
 def abusive_urls(count: int) -> list[str]:
@@ -215,7 +219,7 @@ def main() -> None:
     try:
         for queued in (False, True):
             urls = abusive_urls(options.queued_urls if queued else options.urls)
-            for name, overrides in CONTROLS:
+            for name, overrides in CONTROLS + (QUEUED_ONLY if queued else []):
                 where = {"s3": f"http://{host}:{port}", "redis_url": f"redis://127.0.0.1:{redis_port}/0"}
                 row = asyncio.run(one(name, overrides, urls, **where, queued=queued))
                 rows.append(row)

@@ -186,3 +186,15 @@ def test_what_the_wordpress_plugin_writes_is_signed_alike_by_the_snippet(args: d
     path = "/uploads/2018/02/a%20photo.jpg"
     query = "&".join(f"{k}={v.replace(',', '%2C')}" for k, v in args.items())
     assert _as_the_mu_plugin_signs(path, args, KEY) == signature(KEY, path, query)
+
+
+def test_the_keys_reach_the_lambda_package_settings_and_verify_from_there() -> None:
+    import json
+
+    from edge.config import EdgeConfig
+
+    bundled = json.loads(EdgeConfig.from_settings(Settings(signing_keys=[NEXT, KEY])).to_json())
+    assert bundled["signing_keys"] == [NEXT, KEY]
+    config = EdgeConfig(bundled)
+    query = sign_url("/a.jpg?w=300", KEY).split("?")[1]
+    assert verify("/a.jpg", query, config.signing_keys) is None
