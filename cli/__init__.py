@@ -8,6 +8,7 @@ from cli.build import build_lambda
 from cli.dev import dev
 from cli.ops import purge, purge_events, queue_depth, reprocess, worker_health
 from cli.render import render
+from cli.sign import sign
 from cli.stack import package_stack
 
 
@@ -27,5 +28,6 @@ for command in (
     queue_depth,
     worker_health,
     package_stack,
+    sign,
 ):
     main.add_command(command)

@@ -64,6 +64,18 @@ def accepted(accept: str | None) -> OutputFormat | None:
     return None
 
 
+#: The Accept values auto-format can tell apart, in the order ``normalise_accept`` writes them.
+AUTO_TYPES = ("image/avif", "image/webp")
+
+
+def normalise_accept(accept: str | None) -> str:
+    """The one spelling of an Accept header that keeps what ``output_format`` reads from it:
+    ``image/avif,image/webp``, ``image/avif``, ``image/webp`` or empty. The viewer-request
+    function puts this into the cache key (edge/viewer/function.js, docs/edge.md)."""
+    lowered = (accept or "").lower()
+    return ",".join(t for t in AUTO_TYPES if t in lowered)
+
+
 def named_format(transform: Transform, source: OutputFormat, *, accept: str | None = None) -> OutputFormat:
     """The format a request names before the original is read: explicit, else auto-format's
     choice, else the extension's (a ``.gif`` URL names GIF, even when a static GIF renders to PNG)."""

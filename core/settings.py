@@ -15,7 +15,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,7 +26,7 @@ from pydantic_settings import (
 from core.errors import InvalidArgument
 from core.jobs import QUEUES
 from core.limits import Limits
-from core.types import Freshness
+from core.types import Freshness, SizeOutside, SizePolicyMode
 
 BUNDLED_CONFIG = Path(__file__).with_name("tachyon.toml")
 
@@ -114,6 +114,48 @@ class Settings(BaseSettings, Limits):
         False,
         description="choose AVIF/WebP from the Accept header (needs Accept normalised into the cache key)",
     )
+    signing_keys: list[str] = Field(
+        default_factory=list,
+        description="keys of signed URLs (docs/security.md): when any is set, a request for a "
+        "derivative needs a valid s= signature; the first key signs, every one verifies",
+    )
+    size_policy: SizePolicyMode = Field(
+        "off",
+        description="which derivatives a URL may ask for: 'off', 'presets' (only the named presets) "
+        "or 'allowed' (sizes in allowed_sizes or multiples of size_step); docs/security.md",
+    )
+    presets: dict[str, str] = Field(
+        default_factory=dict, description="named presets: name → query string (resize=150,150)"
+    )
+    allowed_sizes: list[int] = Field(
+        default_factory=list, description="sizes (px, either side, after zoom) served in 'allowed' mode"
+    )
+    size_step: int | None = Field(None, ge=1, description="'allowed' mode also serves multiples of this")
+    size_outside: SizeOutside = Field(
+        "redirect",
+        description="'allowed' mode, a size outside: 'refuse' (400), 'redirect' (302 to the nearest "
+        "allowed sizes) or 'snap' (the nearest, served under the URL asked)",
+    )
+    max_derivatives_per_original: int = Field(
+        1000,
+        ge=0,
+        description="budget: distinct derivatives one original may have (counted in Redis or the "
+        "job table); beyond it the original is served as a fallback; 0 turns it off",
+    )
+    max_pending_jobs: int = Field(
+        10_000,
+        ge=0,
+        description="budget: jobs waiting on the live queue beyond which a miss serves the original "
+        "and enqueues nothing; 0 turns it off",
+    )
+    budget_window: int = Field(
+        30 * 86400, ge=1, description="seconds a derivative count is kept after its last new derivative"
+    )
+    viewer_function: bool = Field(
+        True,
+        description="the local CloudFront runs edge/viewer/function.js on every viewer request, "
+        "as production's viewer-request CloudFront Function (docs/security.md)",
+    )
     s3_timeout: float = Field(5.0, gt=0, description="connect/read timeout of the edge's S3 calls, seconds")
     size_set: tuple[str, ...] = Field(
         (),
@@ -181,6 +223,35 @@ class Settings(BaseSettings, Limits):
         except InvalidArgument as error:
             raise ValueError(str(error)) from None
         return queries
+
+    @field_validator("signing_keys")
+    @classmethod
+    def _strong_keys(cls, keys: list[str]) -> list[str]:
+        from core.signing import MIN_KEY_LENGTH
+
+        weak = [i for i, key in enumerate(keys) if len(key) < MIN_KEY_LENGTH]
+        if weak:
+            raise ValueError(
+                f"signing key(s) number {', '.join(str(i + 1) for i in weak)} are shorter than "
+                f"{MIN_KEY_LENGTH} characters; make one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
+        return keys
+
+    @model_validator(mode="after")
+    def _size_policy_complete(self) -> Settings:
+        if self.size_policy == "presets":
+            from core.sizepolicy import presets_of
+
+            if not self.presets:
+                raise ValueError("size_policy 'presets' needs at least one preset")
+            try:
+                presets_of(self)
+            except InvalidArgument as error:
+                raise ValueError(f"preset: {error.reason}") from None
+        if self.size_policy == "allowed" and not (self.allowed_sizes or self.size_step):
+            raise ValueError("size_policy 'allowed' needs allowed_sizes or size_step")
+        return self
 
     @field_validator("queue_urls")
     @classmethod

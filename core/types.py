@@ -29,7 +29,11 @@ Size = tuple[int, int]
 Box = tuple[float, float, float, float]
 
 #: The path the edge took for one request (``x-tachyon`` on the response).
-Outcome = Literal["hit", "rendered", "queued", "fallback", "passthrough", "invalid"]
+Outcome = Literal["hit", "rendered", "queued", "fallback", "passthrough", "invalid", "forbidden", "redirect"]
+#: Which derivatives a URL may ask for (``Settings.size_policy``, docs/security.md).
+SizePolicyMode = Literal["off", "presets", "allowed"]
+#: What a size outside ``allowed_sizes`` gets: a 400, a redirect to the nearest, or the nearest.
+SizeOutside = Literal["refuse", "redirect", "snap"]
 #: How the edge knows a derivative is current (``Settings.freshness``, docs/configuration.md).
 Freshness = Literal["purge", "verify"]
 

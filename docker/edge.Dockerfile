@@ -18,7 +18,7 @@ WORKDIR /app
 # same layer (metrics, Flower and SQS included), so the second builds from the first one's cache.
 COPY pyproject.toml README.md requirements.lock ./
 RUN mkdir core edge worker cli purger \
-    && pip install --constraint requirements.lock ".[metrics,flower,sqs]" \
+    && pip install --constraint requirements.lock ".[metrics,flower,sqs,viewer]" \
     && pip uninstall --yes tachyon-edge \
     && rmdir core edge worker cli purger
 

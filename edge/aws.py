@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 
 
-def _client(settings: Settings, service: str) -> Any:
+def client(settings: Settings, service: str) -> Any:
+    """A botocore client for ``service`` in the queue region (SQS, DynamoDB)."""
     client_kwargs, config = aws_options(settings, "edge", service)
     with _lock:  # botocore's session is not safe to build clients from concurrently
         return get_session().create_client(service, config=Config(**config), **client_kwargs)
@@ -53,7 +54,7 @@ class SqsSender:
     def _target(self) -> tuple[Any, str]:
         with self._ready:
             if self._sqs is None:
-                self._sqs = _client(self._settings, "sqs")
+                self._sqs = client(self._settings, "sqs")
             if self._url is None:
                 name = sqs_queue_name(LIVE_QUEUE, self._settings.queue_prefix)
                 self._url = str(self._sqs.get_queue_url(QueueName=name)["QueueUrl"])
@@ -88,7 +89,7 @@ class TableClaims:
     def _client(self) -> Any:
         with self._ready:
             if self._ddb is None:
-                self._ddb = _client(self._settings, "dynamodb")
+                self._ddb = client(self._settings, "dynamodb")
         return self._ddb
 
     def _claim(self, job: RenderJob, token: str) -> str | None:

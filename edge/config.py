@@ -37,12 +37,18 @@ class EdgeConfig:
     """
 
     __slots__ = (
+        "allowed_sizes",
         "auto_format",
         "derivative_prefix",
         "error_ttl",
         "fallback_ttl",
         "freshness",
         "max_side",
+        "presets",
+        "signing_keys",
+        "size_outside",
+        "size_policy",
+        "size_step",
     )
 
     derivative_prefix: str
@@ -51,6 +57,12 @@ class EdgeConfig:
     error_ttl: int
     fallback_ttl: int
     max_side: int
+    signing_keys: list[str]
+    size_policy: str
+    presets: dict[str, str]
+    allowed_sizes: list[int]
+    size_step: int | None
+    size_outside: str
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         """From already validated values (``Settings.model_dump()`` or the resolved JSON)."""

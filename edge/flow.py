@@ -22,6 +22,7 @@ from core.errors import ImageRefused
 from core.jobs import render_job
 from core.objects import is_fresh, normalise_etag, put_fields
 from edge import events, response
+from edge.budget import Budgets
 from edge.config import EdgeConfig
 from edge.events import DIAGNOSTIC_HEADER, OUTCOME_HEADER
 from edge.policy import Decision, by_image, by_size
@@ -66,11 +67,13 @@ class Edge:
         self.limits = settings.limits()
         self.storage = S3Storage(settings, s3)
         self.queue = JobQueue(settings, redis=redis, app=celery_app)
+        self.budgets = Budgets(settings, redis=redis)
 
     async def close(self) -> None:
         """Release the clients this edge made."""
         await self.storage.close()
         await self.queue.close()
+        await self.budgets.close()
 
     # origin-request ---------------------------------------------------------------
 
@@ -133,6 +136,11 @@ class Edge:
 
     async def _miss(self, ask: Ask, original: Head, data: bytes | None = None) -> dict[str, Any]:
         """No usable derivative: render here or enqueue, as ``edge.policy`` decides."""
+        key = ask.derivative_key(self.settings.derivative_prefix)
+        over = await self.budgets.admit(ask.bucket, ask.key, key)  # docs/security.md, "Budgets"
+        if over is not None:
+            ask.trace.set(budget="derivatives")
+            raise Fallback(over)
         decision = by_size(original.size, self.settings)
         if decision is None:
             done = await self._render_here(ask, (data, original) if data is not None else None)
@@ -208,6 +216,10 @@ class Edge:
             etag=normalise_etag(original.etag) or None,
             prefix=self.settings.derivative_prefix,
         )
+        full = await self.budgets.queue_full()
+        if full is not None:
+            ask.trace.set(budget="queue")
+            raise Fallback(full)
         try:
             with ask.trace.step("enqueue"):
                 sent = await self.queue.enqueue(job)

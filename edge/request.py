@@ -135,20 +135,24 @@ def read(request: Request, trace: Trace, config: EdgeConfig, passed: Pass | None
         return passthrough(request, trace, f"method {request.get('method')}")
     if not _encodable(key):
         return passthrough(request, trace, "key is not valid UTF-8")
+    if config.signing_keys:
+        refused = _unsigned(uri, query, config)
+        if refused is not None:
+            trace.set(outcome="forbidden", reason=refused)
+            return _refusal(403, "Forbidden", refused, "forbidden", config)
     try:
         transform = parse_query(query, config)
+        if config.size_policy != "off":
+            from core.sizepolicy import Redirect, decide
+
+            decided = decide(query, transform, config)
+            if isinstance(decided, Redirect):
+                trace.set(outcome="redirect", reason="size outside allowed_sizes")
+                return _redirect(uri, decided.query, config)
+            transform, query = decided
     except InvalidArgument as invalid:
         trace.set(outcome="invalid", reason=invalid.reason)
-        return events.generated(
-            400,
-            "Bad Request",
-            invalid.reason,
-            {
-                "Content-Type": "text/plain; charset=utf-8",
-                "Cache-Control": f"public, max-age={config.error_ttl}",
-                DIAGNOSTIC_HEADER: "invalid",
-            },
-        )
+        return _refusal(400, "Bad Request", invalid.reason, "invalid", config)
     if transform is None:
         return passthrough(request, trace, "no transform argument")
     accept = events.header(request, "accept") if config.auto_format else None
@@ -165,7 +169,7 @@ def rewrite(ask: Ask, config: EdgeConfig) -> Request:
     viewer's ``uri?query`` rides along in ``REQUEST_HEADER`` for that pass.
     """
     request = ask.request
-    viewer = f"{request['uri']}?{ask.query}"
+    viewer = f"{request['uri']}?{request.get('querystring') or ''}"  # as asked (ask.query may be a preset's)
     if viewer.isascii() and viewer.isprintable():
         events.set_header(request, REQUEST_HEADER, viewer)
     key = ask.derivative_key(config.derivative_prefix)
@@ -207,6 +211,37 @@ def mark(request: Request, outcome: Outcome) -> Request:
     """Name the path taken on the request, for origin-response (which sees the request as sent)."""
     events.set_header(request, OUTCOME_HEADER, outcome)
     return request
+
+
+def _refusal(status: int, phrase: str, reason: str, outcome: Outcome, config: EdgeConfig) -> Response:
+    """A short-lived answer with a one-line reason: an invalid argument (400), a bad signature (403)."""
+    return events.generated(
+        status,
+        phrase,
+        reason,
+        {
+            "Content-Type": "text/plain; charset=utf-8",
+            "Cache-Control": f"public, max-age={config.error_ttl}",
+            DIAGNOSTIC_HEADER: outcome,
+        },
+    )
+
+
+def _redirect(uri: str, query: str, config: EdgeConfig) -> Response:
+    """A 302 to the nearest allowed sizes (``size_outside = "redirect"``), short-lived as a refusal."""
+    headers = {
+        "Location": f"{uri}?{query}",
+        "Cache-Control": f"public, max-age={config.error_ttl}",
+        DIAGNOSTIC_HEADER: "redirect",
+    }
+    return events.generated(302, "Found", "", headers)
+
+
+def _unsigned(uri: str, query: str, config: EdgeConfig) -> str | None:
+    """Why a request for a derivative is refused under signed URLs, or None (docs/security.md)."""
+    from core.signing import asks_for_a_derivative, verify  # hmac and hashlib, only when signing is on
+
+    return verify(uri, query, config.signing_keys) if asks_for_a_derivative(query) else None
 
 
 def _encodable(key: str) -> bool:

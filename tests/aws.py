@@ -104,6 +104,11 @@ class Stack:
             **self.endpoints.env(),
         }
 
+    def job_items(self) -> list[dict[str, Any]]:
+        """The job table's job records (it also holds the derivative budgets' counts, ``budget:…``)."""
+        items = self.ddb.scan(TableName=self.table)["Items"]
+        return [item for item in items if item[KEY]["S"].startswith("job:")]
+
     def depth(self, name: str) -> tuple[int, int]:
         """(visible, in flight) of one queue."""
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]

@@ -165,3 +165,8 @@ def test_sizes_are_bounded_by_the_largest_original_not_the_output_limit() -> Non
 
 def test_unknown_arguments_are_ignored() -> None:
     assert parse_query("w=300&ver=6.4.2&W=5", LIMITS) == parse_query("w=300", LIMITS)
+
+
+def test_thousands_of_leading_zeros_are_a_number_not_a_crash() -> None:
+    transform = parse_query("w=" + "0" * 7990 + "300", LIMITS)
+    assert transform is not None and transform.width == 300

@@ -259,7 +259,7 @@ print(json.dumps(dict(queued=queued, loaded=loaded)))
     assert out["queued"]["headers"]["x-tachyon-outcome"][0]["value"] == "queued", done.stderr[-2000:]
     assert out["loaded"] == []
     assert stack.depth("derivatives") == (1, 0)
-    (claim,) = stack.ddb.scan(TableName=stack.table)["Items"]
+    (claim,) = stack.job_items()
     assert claim["pk"]["S"].startswith("job:")
 
 

@@ -89,7 +89,8 @@ def test_events_from_a_real_request_reach_the_edge_as_cloudfront_sends_them(
             assert response.status == 200
             request = recorder.requests[0]["Records"][0]["cf"]["request"]
             assert request["uri"] == "/up%20loads/hdr.jpg"
-            assert request["querystring"] == "resize=150%2C150"
+            # the viewer-request function (edge/viewer/function.js) wrote the canonical query
+            assert request["querystring"] == "resize=150,150"
             after = recorder.responses[0]["Records"][0]["cf"]
             assert after["config"]["eventType"] == "origin-response"
             # the request as sent to S3: rewritten to the derivative, with the edge's marker header

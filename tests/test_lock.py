@@ -85,7 +85,7 @@ def test_the_images_install_exactly_what_the_tests_run(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     done = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report",
-         str(report), "--constraint", "requirements.lock", ".[metrics,flower,sqs]"],
+         str(report), "--constraint", "requirements.lock", ".[metrics,flower,sqs,viewer]"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

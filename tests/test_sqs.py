@@ -185,7 +185,7 @@ def test_fifty_misses_at_once_in_ten_containers_send_one_message_and_the_next_mi
     (after,) = misses(settings, [event])
     assert header(after, "x-tachyon-outcome") == "hit"
     assert stack.depth(LIVE_QUEUE) == (0, 0)
-    item = stack.ddb.scan(TableName=stack.table)["Items"]
+    item = stack.job_items()
     assert item == [], "the worker released the job"
 
 
@@ -201,10 +201,10 @@ def test_a_failure_recorded_without_redis_stops_enqueueing_until_the_original_ch
     with running_worker(worker_env(stack, s3_endpoint), concurrency=1) as worker:
         from tests.worker_process import wait_for
 
-        wait_for(lambda: stack.ddb.scan(TableName=stack.table)["Items"], 60, what="a failure record")
+        wait_for(stack.job_items, 60, what="a failure record")
         wait_for(lambda: stack.depth(LIVE_QUEUE) == (0, 0), 30, what="the message acknowledged")
         assert "not rendering broken.png?w=100" in worker.log_text()
-    (item,) = stack.ddb.scan(TableName=stack.table)["Items"]
+    (item,) = stack.job_items()
     assert item["failed_reason"]["S"]
     for _ in range(3):
         (again,) = misses(settings, [event])

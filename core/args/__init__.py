@@ -10,24 +10,13 @@ and ``values`` (single values).
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
+from core.args.canonical import KNOWN, canonical_query, read_args
 from core.args.crop import read_anchor, read_crop
 from core.args.flags import read_flags
 from core.args.sizing import MAX_ZOOM, SizeLimits, read_sizing, zoom_quality
 from core.transform import BLACK, Transform
 
-#: Every argument name we understand; anything else is ignored.
-KNOWN = frozenset(
-    {
-        "w", "h", "crop", "resize", "fit", "lb", "background", "gravity", "crop_strategy",
-        "zoom", "quality", "webp", "format", "rotate", "flip", "flop", "negative",
-        "grayscale", "greyscale", "strip",
-    }
-)  # fmt: skip
-_ALIASES = {"greyscale": "grayscale"}
-
-__all__ = ["KNOWN", "MAX_ZOOM", "SizeLimits", "parse_query", "zoom_quality"]
+__all__ = ["KNOWN", "MAX_ZOOM", "SizeLimits", "canonical_query", "parse_query", "zoom_quality"]
 
 
 def parse_query(query: str, limits: SizeLimits) -> Transform | None:
@@ -37,11 +26,7 @@ def parse_query(query: str, limits: SizeLimits) -> Transform | None:
     then passed through untouched. Raises ``InvalidArgument`` for a bad value.
     A repeated argument takes its last value; an empty value counts as absent.
     """
-    raw: dict[str, str] = {}
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if name in KNOWN:
-            raw[_ALIASES.get(name, name)] = value.strip()
-    args = {name: value for name, value in raw.items() if value != ""}
+    args = read_args(query)
     if not args:
         return None
     return build(args, limits)

@@ -9,12 +9,12 @@ from core.errors import InvalidArgument
 from core.transform import Length, Region
 from core.types import Gravity, Strategy
 
-_GRAVITIES: dict[str, Gravity] = {
+GRAVITIES: dict[str, Gravity] = {
     "center": "center", "centre": "center", "north": "north", "northeast": "northeast",
     "east": "east", "southeast": "southeast", "south": "south", "southwest": "southwest",
     "west": "west", "northwest": "northwest",
 }  # fmt: skip
-_STRATEGIES: dict[str, Strategy] = {"entropy": "entropy", "attention": "attention", "smart": "smart"}
+STRATEGIES: dict[str, Strategy] = {"entropy": "entropy", "attention": "attention", "smart": "smart"}
 
 
 class Crop(NamedTuple):
@@ -43,10 +43,8 @@ def read_crop(args: dict[str, str]) -> Crop:
 
 def read_anchor(args: dict[str, str], covers: bool) -> Anchor:
     """The anchor of a covering crop; the default when the output is not cropped."""
-    gravity = choice("gravity", args["gravity"], _GRAVITIES) if "gravity" in args else "center"
-    strategy = (
-        choice("crop_strategy", args["crop_strategy"], _STRATEGIES) if "crop_strategy" in args else None
-    )
+    gravity = choice("gravity", args["gravity"], GRAVITIES) if "gravity" in args else "center"
+    strategy = choice("crop_strategy", args["crop_strategy"], STRATEGIES) if "crop_strategy" in args else None
     if not covers:
         return Anchor("center", None)
     return Anchor(gravity if strategy is None else "center", strategy)

@@ -9,10 +9,10 @@ from core.errors import InvalidArgument
 from core.transform import BLACK
 from core.types import Colour, OutputFormat, Strip
 
-_FORMATS: dict[str, OutputFormat] = {
+FORMATS: dict[str, OutputFormat] = {
     "jpeg": "jpeg", "jpg": "jpeg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif",
 }  # fmt: skip
-_STRIPS: dict[str, Strip] = {"all": "all", "info": "info", "color": "color", "colour": "color"}
+STRIPS: dict[str, Strip] = {"all": "all", "info": "info", "color": "color", "colour": "color"}
 
 
 class Flags(NamedTuple):
@@ -31,7 +31,7 @@ class Flags(NamedTuple):
 
 def read_flags(args: dict[str, str], default_quality: int) -> Flags:
     """Read the output and effect arguments; ``format=`` wins over ``webp=``."""
-    fmt: OutputFormat | None = choice("format", args["format"], _FORMATS) if "format" in args else None
+    fmt: OutputFormat | None = choice("format", args["format"], FORMATS) if "format" in args else None
     if fmt is None and "webp" in args and boolean("webp", args["webp"]):
         fmt = "webp"
     return Flags(
@@ -43,7 +43,7 @@ def read_flags(args: dict[str, str], default_quality: int) -> Flags:
         flop=_flag(args, "flop"),
         negative=_flag(args, "negative"),
         grayscale=_flag(args, "grayscale"),
-        strip=choice("strip", args["strip"], _STRIPS) if "strip" in args else "info",
+        strip=choice("strip", args["strip"], STRIPS) if "strip" in args else "info",
     )
 
 

@@ -22,12 +22,12 @@ T = TypeVar("T")
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
 NUMBER = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
-_PIXELS = re.compile(r"^([0-9]+)(?:px)?$")
+PIXELS = re.compile(r"^([0-9]+)(?:px)?$")
 #: Digits before the point of the largest number any argument takes: every limit is far below 10⁹.
 MAX_DIGITS = 9
 #: Longest value quoted whole in a reason.
 SHOWN = 40
-_HEX = re.compile(r"^#?([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$")
+HEX = re.compile(r"^#?([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$")
 
 
 def shown(value: str) -> str:
@@ -44,11 +44,11 @@ def too_long(number: str) -> bool:
 
 def whole(name: str, value: str, low: int = 1, high: int | None = None) -> int:
     """A whole number (an optional ``px`` suffix is allowed) from ``low`` to ``high``."""
-    match = _PIXELS.match(value.lower())
+    match = PIXELS.match(value.lower())
     allowed = f"a whole number from {low} to {high}" if high else f"a whole number ≥ {low}"
     if match and too_long(match.group(1)):
         raise InvalidArgument(name, f"must be {allowed}; {shown(value)} is far too large.")
-    number = int(match.group(1)) if match else None
+    number = int(match.group(1).lstrip("0") or "0") if match else None
     if number is None or number < low or (high is not None and number > high):
         raise InvalidArgument(name, f"must be {allowed}, got {shown(value)}.")
     return number
@@ -86,7 +86,7 @@ def colour(name: str, value: str) -> Colour:
     optional), or a CSS colour name (``transparent`` too). Opaque unless alpha is given."""
     lowered = value.lower()
     hex_value = CSS_COLOURS.get(lowered, lowered)
-    match = _HEX.match(hex_value)
+    match = HEX.match(hex_value)
     if not match:
         raise InvalidArgument(
             name, f"must be #rgb, #rrggbb, #rrggbbaa (with alpha) or a CSS colour name, got {shown(value)}."

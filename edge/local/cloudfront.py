@@ -43,6 +43,7 @@ from edge.local.origins import (
 )
 from edge.local.seed import s3_client
 from edge.local.uri import MAX_REQUEST_BYTES, invalid_uri_body, is_utf8_key, result_error, too_long
+from edge.local.viewer import ViewerFunction, apply, viewer_event
 
 log = logging.getLogger("edge.local")
 
@@ -308,6 +309,8 @@ class LocalCloudFront:
         self.failover_request: FailoverRequest = failover_request
         self.collapser: Collapser[Missed] = Collapser()
         self.forward = frozenset({"accept"}) if settings.auto_format else frozenset()
+        #: The viewer-request CloudFront Function (edge/viewer/function.js), on unless turned off.
+        self.viewer: ViewerFunction | None = ViewerFunction() if settings.viewer_function else None
         self._http: aiohttp.ClientSession | None = None
         self._origin: S3Origin | None = None
         self.extra_routes: list[tuple[str, str, Callable[[aiohttp.web.Request], Awaitable[Any]]]] = []
@@ -368,8 +371,14 @@ class LocalCloudFront:
             answer, state = cloudfront_error(403, "This distribution only allows GET and HEAD.\n"), "Error"
         elif too_long(request.raw_path):
             answer, state = cloudfront_error(414, "Request-URI Too Large\n"), "Error"
+        elif (viewed := self._viewer_request(request)) is None:
+            answer, state = (
+                cloudfront_error(503, "The CloudFront function failed.\n"),
+                "Error",
+            )
         else:
-            key = self.cache_key(request.raw_path, request.headers)
+            target, viewer = viewed
+            key = self.cache_key(target, CIMultiDict(viewer))
             cached = self.cache.get(key, need_body=request.method == "GET")
             if cached is not None:
                 age = int(self.cache.clock() - (cached.expires - self._ttl_of(cached.headers)))
@@ -377,7 +386,9 @@ class LocalCloudFront:
                 state = "Hit"
             else:
                 missed, shared = await self.collapser.run(
-                    (key, request.method), lambda: self._miss(request), lambda m: self._ttl(m.answer) > 0
+                    (key, request.method),
+                    lambda: self._miss(request, target, viewer),
+                    lambda m: self._ttl(m.answer) > 0,
                 )
                 answer, failover = missed.answer, missed.failover
                 state = "Hit" if shared else "Miss"  # a collapsed request is answered from the first's fetch
@@ -406,15 +417,35 @@ class LocalCloudFront:
     def _ttl_of(headers: tuple[tuple[str, str], ...]) -> int:
         return cache_ttl(next((v for k, v in headers if k.lower() == "cache-control"), None))
 
-    async def _miss(self, request: aiohttp.web.Request) -> Missed:
+    def viewer_request(self, request: aiohttp.web.Request) -> tuple[str, list[tuple[str, str]]]:
+        """The request target and headers after the viewer-request function (as received without one)."""
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+        if self.viewer is None:
+            return request.raw_path, headers
+        event = viewer_event(request.method, request.raw_path, headers, request.remote or "127.0.0.1")
+        result = self.viewer.handle(copy.deepcopy(event))
+        target, headers = apply(result, headers)
+        untouched = list((result.get("querystring") or {}).items())
+        if untouched == list(event["request"]["querystring"].items()):  # sent on as received
+            _, mark, query = request.raw_path.partition("?")
+            target = str(result.get("uri") or "/") + mark + query
+        return target, headers
+
+    def _viewer_request(self, request: aiohttp.web.Request) -> tuple[str, list[tuple[str, str]]] | None:
+        try:
+            return self.viewer_request(request)
+        except Exception:  # CloudFront answers 503 when a function fails
+            log.exception("viewer-request function failed for %s", request.raw_path)
+            return None
+
+    async def _miss(self, request: aiohttp.web.Request, target: str, viewer: list[tuple[str, str]]) -> Missed:
         """Run the triggers and the origin(s) for a request the cache could not answer."""
-        viewer = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
         group = self.origins if isinstance(self.origins, OriginGroup) else None
         first = group.primary if group is not None else self.origins
         assert isinstance(first, Origin)
         event = request_event(
             method=request.method,
-            raw_path=request.raw_path,
+            raw_path=target,
             viewer_headers=viewer,
             client_ip=request.remote or "127.0.0.1",
             bucket=self.bucket,
