@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 import shlex
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ class Target:
     subnets: tuple[str, ...] = ()
     redis_secret_arn: str = ""
     parameters: dict[str, str] = field(default_factory=dict)
+    #: the site's own edge settings (TOML: signing keys, size policy, size set, …), bundled as given
+    settings: str = ""
 
     def queue_url(self, queue: str) -> str:
         return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self.queue_prefix}{queue}"
@@ -93,9 +96,18 @@ def edge_config(target: Target) -> str:
             "--broker redis needs --broker-url rediss://… (the edge reaches it from every region)"
         )
     lines = [f"{name} = {json.dumps(value)}" for name, value in values.items()]
+    if target.settings:  # after the top-level keys above, before the table below: TOML's order
+        lines += ["", "# --settings", target.settings.rstrip("\n")]
     if target.broker == "sqs":
         lines += ["", "[queue_urls]", f"derivatives = {json.dumps(target.queue_url('derivatives'))}"]
-    return "# Made by tachyon-edge package-stack (docs/deploy.md).\n" + "\n".join(lines) + "\n"
+    text = "# Made by tachyon-edge package-stack (docs/deploy.md).\n" + "\n".join(lines) + "\n"
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PackageError(
+            f"--settings: {error} (a setting package-stack writes itself, or not TOML)"
+        ) from None
+    return text
 
 
 def inline_viewer_function(template: str, code: str) -> str:
@@ -319,6 +331,8 @@ def _pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--vpc", default="", help="VPC of the worker tasks.")
 @click.option("--subnet", "subnets", multiple=True, help="A subnet of the worker tasks (repeatable).")
 @click.option("--fallback-ttl", type=int, default=10, show_default=True, help="max-age of a queued original.")
+@click.option("--settings", "settings_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML of the site's edge settings (signing_keys, size_policy, size_set…).")  # fmt: skip
 @click.option("--auto-format", is_flag=True, help="AVIF/WebP from Accept (Accept joins the cache key).")
 @click.option(
     "--stack-prefix", default="tachyon", show_default=True, help="Stacks are PREFIX-edge, PREFIX-regional."
@@ -343,6 +357,7 @@ def package_stack(**options: Any) -> None:
         aliases=options["aliases"], certificate_arn=options["certificate_arn"],
         worker_image=options["worker_image"], vpc=options["vpc"], subnets=options["subnets"],
         redis_secret_arn=options["redis_secret_arn"], parameters=_pairs(options["parameters"]),
+        settings=options["settings_file"].read_text() if options["settings_file"] else "",
     )  # fmt: skip
     if target.aliases and not target.certificate_arn:
         raise PackageError("--alias needs --certificate-arn (an ACM certificate in us-east-1)")

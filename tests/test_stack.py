@@ -290,3 +290,31 @@ def test_kubernetes_manifest_matches_the_schemas_and_the_queues() -> None:
         assert trigger["authenticationRef"]["name"] in auth
         assert container["livenessProbe"]["exec"]["command"] == ["tachyon-edge", "worker-health"]
     assert scaled["tachyon-worker-batch"]["spec"]["minReplicaCount"] == 0
+
+
+def test_site_settings_are_bundled_into_the_edge_config(tmp_path: Path) -> None:
+    """``--settings FILE`` puts the site's own edge settings (signing keys, a preset table) into
+    the edge's bundled configuration beside the deployment's; one that clashes is refused."""
+    import tomllib
+
+    site = tmp_path / "site.toml"
+    key = "k" * 40
+    site.write_text(
+        f'signing_keys = ["{key}"]\nsize_policy = "presets"\n\n[presets]\nthumbnail = "resize=150,150"\n'
+    )
+    package(tmp_path / "stack", "--settings", str(site))
+    config = tomllib.loads((tmp_path / "stack" / "tachyon.toml").read_text())
+    assert config["signing_keys"] == [key]
+    assert config["presets"] == {"thumbnail": "resize=150,150"}
+    assert config["bucket"] == "media-example"
+    assert config["queue_urls"]["derivatives"].endswith("/tachyon-derivatives")
+
+    site.write_text('bucket = "another"\n')
+    edge = tiny_zip(tmp_path / "e.zip", "edge/handler.py")
+    purge = tiny_zip(tmp_path / "p.zip", "purger/handler.py")
+    args = ["package-stack", "--bucket", "media-example", "--region", REGION, "--account", ACCOUNT,
+            "--artefacts", "a", "--edge-zip", str(edge), "--purge-zip", str(purge),
+            "--settings", str(site), "-o", str(tmp_path / "clash")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert "--settings" in result.output
