@@ -43,7 +43,7 @@ from edge.local.origins import (
 )
 from edge.local.seed import s3_client
 from edge.local.uri import MAX_REQUEST_BYTES, invalid_uri_body, is_utf8_key, result_error, too_long
-from edge.local.viewer import ViewerFunction, apply, viewer_event
+from edge.local.viewer import ViewerFunction, apply, engine_available, viewer_event
 
 log = logging.getLogger("edge.local")
 
@@ -310,7 +310,11 @@ class LocalCloudFront:
         self.collapser: Collapser[Missed] = Collapser()
         self.forward = frozenset({"accept"}) if settings.auto_format else frozenset()
         #: The viewer-request CloudFront Function (edge/viewer/function.js), on unless turned off.
-        self.viewer: ViewerFunction | None = ViewerFunction() if settings.viewer_function else None
+        self.viewer: ViewerFunction | None = None
+        if settings.viewer_function and engine_available():
+            self.viewer = ViewerFunction()
+        elif settings.viewer_function:
+            log.warning("viewer function off: its engine (quickjs, CPython <= 3.12) is not installed")
         self._http: aiohttp.ClientSession | None = None
         self._origin: S3Origin | None = None
         self.extra_routes: list[tuple[str, str, Callable[[aiohttp.web.Request], Awaitable[Any]]]] = []

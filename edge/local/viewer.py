@@ -20,6 +20,13 @@ SOURCE = Path(__file__).resolve().parent.parent / "viewer" / "function.js"
 Event = dict[str, Any]
 
 
+def engine_available() -> bool:
+    """Whether the JavaScript engine is installed (its wheels stop at CPython 3.12)."""
+    import importlib.util
+
+    return importlib.util.find_spec("quickjs") is not None
+
+
 class ViewerFunction:
     """One QuickJS context holding the function; ``handle`` runs it on one event.
 
