@@ -8,6 +8,7 @@ from cli.build import build_lambda
 from cli.dev import dev
 from cli.ops import purge, purge_events, queue_depth, reprocess, worker_health
 from cli.render import render
+from cli.worker import worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,5 +17,6 @@ def main() -> None:
     """Tachyon Edge: on-demand image derivatives for S3 behind CloudFront."""
 
 
-for command in (render, build_lambda, dev, reprocess, purge, purge_events, queue_depth, worker_health):
+COMMANDS = (render, build_lambda, dev, reprocess, purge, purge_events, queue_depth, worker_health, worker)
+for command in COMMANDS:
     main.add_command(command)

@@ -15,7 +15,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -114,6 +114,13 @@ class Settings(BaseSettings, Limits):
         description="choose AVIF/WebP from the Accept header (needs Accept normalised into the cache key)",
     )
     s3_timeout: float = Field(5.0, gt=0, description="connect/read timeout of the edge's S3 calls, seconds")
+    edge_deadline: float = Field(
+        10.0,
+        gt=0,
+        le=25,
+        description="seconds one edge invocation may spend on S3, the lock store and the queue before it "
+        "serves the original (Lambda@Edge's origin-request limit is 30 s; docs/edge.md, Deadline)",
+    )
     freshness: Freshness = Field(
         "purge",
         description="how the edge knows a derivative is current: 'purge' (derivatives are deleted when "
@@ -169,6 +176,16 @@ class Settings(BaseSettings, Limits):
                 f"unknown queue name(s) {', '.join(unknown)}; the queues are {', '.join(QUEUES)}"
             )
         return urls
+
+    @model_validator(mode="after")
+    def _hard_limit_above_soft(self) -> Settings:
+        if self.task_time_limit <= self.task_soft_time_limit:
+            raise ValueError(
+                f"task_time_limit ({self.task_time_limit} s) must be above task_soft_time_limit "
+                f"({self.task_soft_time_limit} s): the soft limit ends a render with its reason, "
+                "the hard limit kills the process after it"
+            )
+        return self
 
     @property
     def sqs(self) -> bool:

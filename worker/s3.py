@@ -22,6 +22,7 @@ from typing import Any
 import redis
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from celery.exceptions import SoftTimeLimitExceeded
 
 from core.clients import aws_options, redis_options, s3_options
 from core.objects import put_fields
@@ -45,6 +46,9 @@ RETRY_POLICY: dict[str, Any] = {
 }
 
 
+SOFT_LIMIT_IN_S3 = "S3 did not answer before the soft time limit"
+
+
 class OriginalMissing(Exception):
     """The original is not (or no longer) in the bucket."""
 
@@ -56,10 +60,19 @@ def is_transient(error: BaseException) -> bool:
 
 @contextmanager
 def transient_as_retryable() -> Iterator[None]:
-    """Turn retry-worthy S3/Redis errors into ``TransientError`` for ``autoretry_for``."""
+    """Turn retry-worthy S3/Redis errors into ``TransientError`` for ``autoretry_for``.
+
+    The soft time limit arriving while S3 has not answered is one of them: the
+    task is retried later rather than recorded as a render too slow to try for an hour.
+    """
     try:
         yield
+    except SoftTimeLimitExceeded as error:
+        raise TransientError(SOFT_LIMIT_IN_S3) from error
     except (ClientError, BotoCoreError, redis.RedisError) as error:
+        if isinstance(getattr(error, "kwargs", {}).get("error"), SoftTimeLimitExceeded):
+            # botocore wraps what its HTTP client raised, the soft limit's exception included
+            raise TransientError(SOFT_LIMIT_IN_S3) from error
         if is_transient(error):
             raise TransientError(describe(error)) from error
         raise

@@ -21,14 +21,14 @@ import logging
 from typing import Any
 
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 
 from core.errors import error_text
 from core.jobs import RENDER_TASK, RenderJob
 from worker.app import app, current_settings
 from worker.ledger import Ledger, ledger
 from worker.render import Result, render_original
-from worker.s3 import RETRY_POLICY, TransientError
+from worker.s3 import RETRY_POLICY, TransientError, is_transient
 
 log = logging.getLogger("tachyon.worker")
 
@@ -50,10 +50,18 @@ def finish(job: RenderJob, reason: str | None) -> None:
 
 
 def forget_start(job: RenderJob) -> None:
-    """Drop the count of killed starts: this start ended normally."""
+    """Drop the count of killed starts: this start ended in Python (best effort: the store may be down)."""
     if (found := _ledger_of(job)) is not None:
         records, token = found
-        records.forget_start(token)
+        try:
+            records.forget_start(token)
+        except Exception as error:  # the broker/lock store is gone: the count expires with failure_ttl
+            log.warning("could not drop the start count of %s: %s", job.original_key, error_text(error))
+
+
+def soft_limit_reason(settings_limit: int) -> str:
+    """The documented failure reason of a render that passed the soft time limit."""
+    return f"render took longer than {settings_limit} s"
 
 
 def killed_too_often(job: RenderJob) -> bool:
@@ -75,12 +83,24 @@ class RenderTask(Task):  # type: ignore[misc]
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         job = RenderJob.from_kwargs(kwargs)
-        if isinstance(exc, TransientError):
+        reason: str | None
+        if isinstance(exc, TimeLimitExceeded | WorkerLostError):
+            # The process was killed: not a give-up yet. The start stays counted
+            # (``killed_too_often``): the next miss queues it again, the 4th start refuses.
+            log.error("render %s?%s: process killed (%r)", job.original_key, job.query, exc)
+            reason = None
+        elif isinstance(exc, SoftTimeLimitExceeded):
+            reason = soft_limit_reason(current_settings().task_soft_time_limit)
+        elif isinstance(exc, TransientError) or is_transient(exc):
             log.warning("render %s?%s gave up after retries: %s", job.original_key, job.query, exc)
-            finish(job, None)  # a later miss may try again
+            reason = None  # S3 or the broker was down: a later miss may try again
         else:
             log.error("render %s?%s failed: %r", job.original_key, job.query, exc)
-            finish(job, f"render error: {type(exc).__name__}: {error_text(exc)}")
+            reason = f"render error: {type(exc).__name__}: {error_text(exc)}"
+        try:
+            finish(job, reason)
+        except Exception as error:  # the lock store is down too: the pending key expires by itself
+            log.warning("could not release %s?%s: %s", job.original_key, job.query, error_text(error))
 
 
 @app.task(  # type: ignore[untyped-decorator]
@@ -101,8 +121,7 @@ def render(self: Task, **kwargs: Any) -> str:
     try:
         [result] = render_original(settings, job.bucket, job.original_key, [job.query], accept=job.accept)
     except SoftTimeLimitExceeded:
-        limit = settings.task_soft_time_limit
-        result = Result(job.query, "failed", reason=f"render took longer than {limit} s")
+        result = Result(job.query, "failed", reason=soft_limit_reason(settings.task_soft_time_limit))
     except BaseException:
         forget_start(job)  # it ended in Python (a retry, an error): not a killed process
         raise
