@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import ImageRefused
 from core.jobs import render_job
 from core.objects import is_fresh, normalise_etag, put_fields
-from edge import events, response
+from edge import deadline, events, response
 from edge.config import EdgeConfig
 from edge.events import DIAGNOSTIC_HEADER, OUTCOME_HEADER
 from edge.policy import Decision, by_image, by_size
@@ -85,6 +85,7 @@ class Edge:
         Writes the request's log line (``edge.request.route`` started it).
         """
         trace = ask.trace
+        deadline.start(self.settings.edge_deadline)  # every S3/lock/queue call below respects it
         try:
             bucket = self.settings.bucket or events.bucket_of(ask.request)
             if not bucket:
@@ -225,9 +226,9 @@ class Edge:
 
         trace = ask.trace
         with trace.step("render"):
-            rendered = await asyncio.to_thread(
+            rendered = await deadline.bound(asyncio.to_thread(
                 render_transform, data, ask.transform, target.format, self.limits
-            )
+            ), "render")  # fmt: skip
         with trace.step("s3_put"):
             try:
                 await self.storage.put(ask.bucket, target.key, rendered.data, put_fields(target.format, etag))
