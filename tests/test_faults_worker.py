@@ -108,6 +108,7 @@ def test_redis_stopped_mid_render_and_restarted_the_same_worker_renders_the_next
             # The next miss on the same derivative queues it again and it is rendered.
             enqueue(own_redis, s3_client, bucket, key)
             recovered = assert_rendered(s3_client, bucket, key, timeout=40)
+            print(f"Redis outage mid-render: next miss rendered {recovered:.1f} s after Redis came back")
             assert recovered < 30
             assert not redis.Redis.from_url(own_redis.url).keys("tachyon:failed:*")
         assert worker.poll() is None, "the supervised worker ended"
@@ -135,6 +136,7 @@ def test_main_process_sigkilled_the_supervisor_restarts_it_and_the_job_comes_bac
                  what="celery restarted")  # fmt: skip
         assert_rendered(s3_client, bucket, first, timeout=40)
         recovery = time.monotonic() - killed_at
+        print(f"main process SIGKILLed: its job rendered {recovery:.1f} s later")
         assert recovery < 40
         enqueue(own_redis, s3_client, bucket, second)
         assert_rendered(s3_client, bucket, second)
@@ -175,5 +177,6 @@ def test_s3_hanging_on_put_gives_up_as_retryable_and_renders_once_s3_recovers(
         cleared = time.monotonic()
         proxy.drop_connections()
         assert_rendered(s3_client, bucket, key, timeout=40)
+        print(f"S3 hanging on PUT: rendered {time.monotonic() - cleared:.1f} s after S3 recovered")
         assert time.monotonic() - cleared < 30
         assert not redis.Redis.from_url(own_redis.url).exists(failed_key(token))

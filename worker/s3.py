@@ -23,6 +23,8 @@ import redis
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from celery.exceptions import SoftTimeLimitExceeded
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from core.clients import aws_options, redis_options, s3_options
 from core.objects import put_fields
@@ -125,7 +127,10 @@ def lock_client(settings: Settings) -> redis.Redis | None:
     key = f"{os.getpid()}:redis:{url}"
     client = _clients.get(key)
     if client is None:
-        client = redis.Redis.from_url(url, **redis_options("worker"))
+        # A pooled connection found dead (Redis restarted) is replaced and the command sent again once.
+        retry = Retry(NoBackoff(), 1)
+        client = redis.Redis.from_url(url, retry=retry, retry_on_error=[redis.ConnectionError],
+                                      **redis_options("worker"))  # fmt: skip
         _clients[key] = client
     return client
 
