@@ -12,6 +12,8 @@ docs/worker.md ("Faults") has the table these tests measure.
 from __future__ import annotations
 
 import io
+import os
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +22,7 @@ import pytest
 import redis
 from PIL import Image
 
-from core.jobs import failed_key
+from core.jobs import attempts_key, failed_key, pending_key
 from core.settings import Settings
 from tests.faults import FaultProxy, OwnRedis, kill_main, pool_children
 from tests.helpers import EdgeQueue, noisy_jpeg
@@ -90,30 +92,37 @@ def celery_main(worker: WorkerProcess) -> int:
     return children[0]
 
 
-def test_redis_stopped_mid_render_and_restarted_the_same_worker_renders_the_next_miss(
-    own_redis: OwnRedis, proxy: FaultProxy, s3_client: Any, bucket: str
+@pytest.mark.parametrize("fault", ["stopped", "frozen"])
+def test_redis_lost_mid_render_then_back_the_same_worker_renders_the_next_miss(
+    fault: str, own_redis: OwnRedis, proxy: FaultProxy, s3_client: Any, bucket: str
 ) -> None:
-    """Three outages in a row (the one that used to end the worker for good is among them)."""
-    keys = seed(s3_client, bucket, 4)
+    """Outages in a row (stopped: the one that used to end the worker for good is among them)."""
+    rounds = 3 if fault == "stopped" else 1
+    keys = seed(s3_client, bucket, rounds + 1)
     with running_worker(worker_env(own_redis, proxy), concurrency=1, supervised=True) as worker:
-        for key in keys[:3]:
+        for key in keys[:rounds]:
             proxy.mode, proxy.delay = "delay", 1.5  # the render waits on S3: Redis dies under it
             _, task_id = enqueue(own_redis, s3_client, bucket, key)
             wait_for(lambda t=task_id: f"[{t}] received" in worker.log_text(), 20, what="received")  # type: ignore[misc]
             time.sleep(0.3)
-            own_redis.stop()
-            time.sleep(2.0)
-            own_redis.start()  # empty: that job and its pending key are gone with it
+            if fault == "frozen":
+                own_redis.freeze()
+                time.sleep(12.0)  # past the broker's 10 s socket timeout
+                own_redis.thaw()  # with its data: the job is still there
+            else:
+                own_redis.stop()
+                time.sleep(2.0)
+                own_redis.start()  # empty: that job and its pending key are gone with it
             proxy.mode = "pass"
             # The next miss on the same derivative queues it again and it is rendered.
             enqueue(own_redis, s3_client, bucket, key)
             recovered = assert_rendered(s3_client, bucket, key, timeout=40)
-            print(f"Redis outage mid-render: next miss rendered {recovered:.1f} s after Redis came back")
+            print(f"Redis {fault} mid-render: next miss rendered {recovered:.1f} s after Redis came back")
             assert recovered < 30
             assert not redis.Redis.from_url(own_redis.url).keys("tachyon:failed:*")
         assert worker.poll() is None, "the supervised worker ended"
-        enqueue(own_redis, s3_client, bucket, keys[3])
-        assert_rendered(s3_client, bucket, keys[3])
+        enqueue(own_redis, s3_client, bucket, keys[rounds])
+        assert_rendered(s3_client, bucket, keys[rounds])
 
 
 def test_main_process_sigkilled_the_supervisor_restarts_it_and_the_job_comes_back(
@@ -141,6 +150,32 @@ def test_main_process_sigkilled_the_supervisor_restarts_it_and_the_job_comes_bac
         enqueue(own_redis, s3_client, bucket, second)
         assert_rendered(s3_client, bucket, second)
         assert "restarting in" in worker.log_text()
+
+
+def test_hard_time_limit_kill_is_counted_not_recorded_and_the_next_miss_renders(
+    own_redis: OwnRedis, proxy: FaultProxy, s3_client: Any, bucket: str
+) -> None:
+    """A pool process stuck past the hard limit (SIGSTOP: it cannot even see the soft limit) is
+    killed; that is one killed start, not an hour's refusal: the next miss renders."""
+    [key] = seed(s3_client, bucket, 1)
+    env = worker_env(own_redis, proxy, TACHYON_TASK_SOFT_TIME_LIMIT="2", TACHYON_TASK_TIME_LIMIT="3",
+                     TACHYON_VISIBILITY_TIMEOUT="30")  # fmt: skip
+    locks = redis.Redis.from_url(own_redis.url)
+    with running_worker(env, concurrency=1, supervised=True) as worker:
+        proxy.mode, proxy.delay = "delay", 1.0
+        token, _ = enqueue(own_redis, s3_client, bucket, key)
+        wait_for(lambda: "GET" in proxy.methods("delay"), 20, what="the render started")
+        [child] = pool_children(celery_main(worker))
+        os.kill(child, signal.SIGSTOP)
+        wait_for(lambda: "Hard time limit (3s) exceeded" in worker.log_text(), 15, what="hard limit")
+        wait_for(lambda: not locks.exists(pending_key(token)), 10, what="claim released")
+        assert not locks.exists(failed_key(token)), locks.get(failed_key(token))
+        assert locks.get(attempts_key(token)) == b"1"  # one killed start, counted
+        assert derivative(s3_client, bucket, key) is None
+        proxy.mode = "pass"
+        enqueue(own_redis, s3_client, bucket, key)  # the next miss queues it again
+        assert_rendered(s3_client, bucket, key)
+        assert not locks.exists(attempts_key(token))
 
 
 def _alive(pid: int) -> bool:

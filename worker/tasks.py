@@ -85,10 +85,16 @@ class RenderTask(Task):  # type: ignore[misc]
         job = RenderJob.from_kwargs(kwargs)
         reason: str | None
         if isinstance(exc, TimeLimitExceeded | WorkerLostError):
-            # The process was killed: not a give-up yet. The start stays counted
-            # (``killed_too_often``): the next miss queues it again, the 4th start refuses.
+            # The process was killed: not a give-up yet. The claim is released but the start
+            # stays counted (``killed_too_often``): the next miss queues it again, and the
+            # start after 3 killed ones records the give-up.
             log.error("render %s?%s: process killed (%r)", job.original_key, job.query, exc)
-            reason = None
+            try:
+                if (found := _ledger_of(job)) is not None:
+                    found[0].release(found[1])
+            except Exception as error:  # the lock store is down too: the pending key expires by itself
+                log.warning("could not release %s?%s: %s", job.original_key, job.query, error_text(error))
+            return
         elif isinstance(exc, SoftTimeLimitExceeded):
             reason = soft_limit_reason(current_settings().task_soft_time_limit)
         elif isinstance(exc, TransientError) or is_transient(exc):
