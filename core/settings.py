@@ -114,6 +114,11 @@ class Settings(BaseSettings, Limits):
         description="choose AVIF/WebP from the Accept header (needs Accept normalised into the cache key)",
     )
     s3_timeout: float = Field(5.0, gt=0, description="connect/read timeout of the edge's S3 calls, seconds")
+    coalesce_renders: bool = Field(
+        True,
+        description="concurrent misses on one small derivative wait for one render instead of each "
+        "rendering it (docs/edge.md, Stampede)",
+    )
     edge_deadline: float = Field(
         10.0,
         gt=0,

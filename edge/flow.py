@@ -22,6 +22,7 @@ from core.errors import ImageRefused
 from core.jobs import render_job
 from core.objects import is_fresh, normalise_etag, put_fields
 from edge import deadline, events, response
+from edge.coalesce import Renders
 from edge.config import EdgeConfig
 from edge.events import DIAGNOSTIC_HEADER, OUTCOME_HEADER
 from edge.policy import Decision, by_image, by_size
@@ -66,11 +67,13 @@ class Edge:
         self.limits = settings.limits()
         self.storage = S3Storage(settings, s3)
         self.queue = JobQueue(settings, redis=redis, app=celery_app)
+        self.renders = Renders(settings, self.storage, redis)  # one render per derivative at a time
 
     async def close(self) -> None:
         """Release the clients this edge made."""
         await self.storage.close()
         await self.queue.close()
+        await self.renders.close()
 
     # origin-request ---------------------------------------------------------------
 
@@ -193,7 +196,10 @@ class Edge:
         if decision.action != "render":
             trace.set(key=target.key)  # the key the worker writes (an animated GIF's is a .gif)
             return decision
-        await self._render(ask, target, data, head.etag)
+        if await self.renders.once(ask.bucket, target.key, head.etag,
+                                   lambda: self._render(ask, target, data, head.etag)):  # fmt: skip
+            trace.set(outcome="hit", key=target.key, reason="rendered by a concurrent miss")
+            return mark(events.rewrite_to_key(ask.request, target.key), "hit")
         trace.set(outcome="rendered", key=target.key, reason=decision.reason)
         return mark(events.rewrite_to_key(ask.request, target.key), "rendered")
 

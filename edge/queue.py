@@ -108,6 +108,22 @@ def celery_app(broker_url: str) -> Any:
 PENDING = "a job for this derivative is pending"
 
 
+def redis_client(url: str) -> Any:
+    """An asyncio Redis client for the lock store, with the edge's timeouts.
+
+    A pooled connection found dead (Redis restarted, failed over) is replaced
+    and the command sent again once, at once: the first miss after a restart
+    still claims and sends its job (docs/edge.md, "Faults").
+    """
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as Dropped
+
+    retry = Retry(NoBackoff(), RECONNECT_RETRIES)
+    return Redis.from_url(url, retry=retry, retry_on_error=[Dropped], **redis_options("edge"))
+
+
 class RedisClaims:
     """``SET NX EX`` of the pending key after a look at the failure record (two round trips)."""
 
@@ -121,17 +137,7 @@ class RedisClaims:
         if self._redis is None:
             async with self._lock:
                 if self._redis is None:
-                    from redis.asyncio import Redis
-                    from redis.asyncio.retry import Retry
-                    from redis.backoff import NoBackoff
-                    from redis.exceptions import ConnectionError as Dropped
-
-                    # A pooled connection found dead (Redis restarted, failed over) is
-                    # replaced and the command sent again once, at once: the first miss
-                    # after a restart still claims and sends its job (docs/edge.md, "Faults").
-                    retry = Retry(NoBackoff(), RECONNECT_RETRIES)
-                    self._redis = Redis.from_url(self._url, retry=retry, retry_on_error=[Dropped],
-                                                 **redis_options("edge"))  # fmt: skip
+                    self._redis = redis_client(self._url)
         return self._redis
 
     async def claim(self, job: RenderJob, token: str) -> str | None:
