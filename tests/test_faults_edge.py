@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,20 +36,6 @@ KEY = "photos/cat.jpg"
 ORIGINAL = noisy_jpeg(400, 300, seed=7)
 Headers = CIMultiDict[str]
 DEADLINE = 3.0  # seconds; the default (10 s) is measured by test_invocation_time_against_dead_and_slow_s3
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    server = OwnRedis()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
-    faulty = FaultProxy(int(s3_endpoint.rsplit(":", 1)[1]))
-    yield faulty
-    faulty.close()
 
 
 def edge_settings(bucket: str, endpoint: str, own_redis: OwnRedis, **extra: Any) -> Settings:

@@ -15,7 +15,6 @@ import io
 import os
 import signal
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,20 +29,6 @@ from tests.worker_process import WorkerProcess, running_worker, wait_for
 
 pytestmark = pytest.mark.slow
 QUERY = "w=120"
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    server = OwnRedis()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
-    faulty = FaultProxy(int(s3_endpoint.rsplit(":", 1)[1]))
-    yield faulty
-    faulty.close()
 
 
 def worker_env(own_redis: OwnRedis, proxy: FaultProxy, **extra: str) -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,13 +26,6 @@ from tests.s3log import S3Log
 
 pytestmark = pytest.mark.slow
 REGIONS, REQUESTS = 4, 20
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    server = OwnRedis()
-    yield server
-    server.close()
 
 
 def burst(settings: Settings) -> list[tuple[int, bytes, str]]:
