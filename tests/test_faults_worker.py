@@ -200,3 +200,17 @@ def test_s3_hanging_on_put_gives_up_as_retryable_and_renders_once_s3_recovers(
         print(f"S3 hanging on PUT: rendered {time.monotonic() - cleared:.1f} s after S3 recovered")
         assert time.monotonic() - cleared < 30
         assert not redis.Redis.from_url(own_redis.url).exists(failed_key(token))
+
+
+def test_sigterm_stops_the_supervised_worker_warmly_without_a_restart(
+    own_redis: OwnRedis, proxy: FaultProxy
+) -> None:
+    """``docker stop`` / a rolling deploy: the supervisor passes SIGTERM on and exits with the worker."""
+    with running_worker(worker_env(own_redis, proxy), concurrency=1, supervised=True) as worker:
+        main = celery_main(worker)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(20) == 0
+        assert not _alive(main)
+        log = worker.log_text()
+        assert "warm shutdown" in log.lower()
+        assert "restarting in" not in log
