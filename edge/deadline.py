@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
@@ -54,11 +55,32 @@ class Deadline:
 
 
 _current: ContextVar[Deadline | None] = ContextVar("tachyon_edge_deadline", default=None)
+_platform: ContextVar[float | None] = ContextVar("tachyon_platform_ends", default=None)
+#: Seconds kept before the platform's own end of an invocation, to return the answer.
+PLATFORM_MARGIN = 1.0
+
+
+@contextmanager
+def platform_ends_in(seconds: float | None) -> Iterator[None]:
+    """Within: the platform ends this invocation in ``seconds`` (Lambda's remaining time; None: unknown).
+
+    Deadlines started inside stop earlier, so a function timeout set below
+    ``edge_deadline`` still ends in a fallback, not a 5xx.
+    """
+    token = _platform.set(None if seconds is None else time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _platform.reset(token)
 
 
 def start(seconds: float) -> Deadline:
     """Start this invocation's deadline (in the current context) and return it."""
-    deadline = Deadline(seconds, time.monotonic() + seconds)
+    ends = time.monotonic() + seconds
+    platform = _platform.get()
+    if platform is not None:
+        ends = min(ends, platform - PLATFORM_MARGIN)
+    deadline = Deadline(seconds, ends)
     _current.set(deadline)
     return deadline
 

@@ -188,3 +188,34 @@ def test_invocation_time_against_dead_and_slow_s3(
     print("edge invocation, faulty S3, deadline 10 s:", {k: round(v, 2) for k, v in timings.items()})
     assert timings["slow"] < 11.0
     assert max(timings.values()) < 11.0
+
+
+class LambdaContext:
+    """What Lambda passes the handler: here only the time the function has left."""
+
+    def __init__(self, milliseconds: int) -> None:
+        self.ends = time.monotonic() + milliseconds / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.ends - time.monotonic()) * 1000)
+
+
+def test_a_function_timeout_below_the_deadline_still_ends_in_a_fallback(
+    proxy: FaultProxy, own_redis: OwnRedis, s3_client: Any, bucket: str
+) -> None:
+    """A function given 3 s (below ``edge_deadline``) against a stalled S3: the original, within 2 s."""
+    from edge import handler
+    from tests.cf_events import origin_request
+
+    s3_client.put_object(Bucket=bucket, Key=KEY, Body=ORIGINAL, ContentType="image/jpeg")
+    proxy.mode, proxy.delay = "delay", 30.0
+    handler.configure(edge_settings(bucket, proxy.endpoint, own_redis, edge_deadline=10.0))
+    try:
+        started = time.monotonic()
+        answer = handler.origin_request(origin_request(bucket, f"/{KEY}", "w=120"), LambdaContext(3000))
+        took = time.monotonic() - started
+    finally:
+        handler.reload()
+    assert took < 2.5, f"{took:.1f} s: past the function's time"
+    assert answer["uri"] == f"/{KEY}"  # the original, forwarded to S3
+    assert answer["headers"]["x-tachyon-outcome"][0]["value"] == "fallback"
