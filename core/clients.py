@@ -17,7 +17,7 @@ Role = Literal["edge", "worker", "local"]
 _TIMEOUTS: dict[Role, tuple[float | None, float | None, int, int]] = {
     # connect, read (None: settings.s3_timeout), attempts, pool size
     "edge": (None, None, 2, 64),
-    "worker": (5.0, 60.0, 3, 32),
+    "worker": (10.0, 60.0, 3, 32),
     "local": (5.0, 60.0, 2, 32),
 }
 

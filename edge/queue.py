@@ -113,14 +113,15 @@ def redis_client(url: str) -> Any:
 
     A pooled connection found dead (Redis restarted, failed over) is replaced
     and the command sent again once, at once: the first miss after a restart
-    still claims and sends its job (docs/edge.md, "Faults").
+    still claims and sends its job (docs/edge.md, "Faults"). A timeout is not
+    retried: a frozen Redis costs one socket timeout, not two.
     """
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as Dropped
 
-    retry = Retry(NoBackoff(), RECONNECT_RETRIES)
+    retry = Retry(NoBackoff(), RECONNECT_RETRIES, supported_errors=(Dropped,))  # not timeouts: no double wait
     return Redis.from_url(url, retry=retry, retry_on_error=[Dropped], **redis_options("edge"))
 
 

@@ -45,9 +45,15 @@ def refused_port() -> int:
 
 
 def _reset(conn: socket.socket) -> None:
-    """Close with an RST (SO_LINGER 0), as a crashed peer or a middlebox does."""
+    """Close with an RST (SO_LINGER 0), as a crashed peer or a middlebox does.
+
+    ``shutdown`` first: a plain ``close`` would wait for the other thread's
+    pending ``recv`` on the same socket, and the peer would see nothing.
+    """
     with suppress(OSError):
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
     with suppress(OSError):
         conn.close()
 

@@ -128,7 +128,7 @@ def lock_client(settings: Settings) -> redis.Redis | None:
     client = _clients.get(key)
     if client is None:
         # A pooled connection found dead (Redis restarted) is replaced and the command sent again once.
-        retry = Retry(NoBackoff(), 1)
+        retry = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
         client = redis.Redis.from_url(url, retry=retry, retry_on_error=[redis.ConnectionError],
                                       **redis_options("worker"))  # fmt: skip
         _clients[key] = client
