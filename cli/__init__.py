@@ -8,6 +8,7 @@ from cli.build import build_lambda
 from cli.dev import dev
 from cli.ops import purge, purge_events, queue_depth, reprocess, worker_health
 from cli.render import render
+from cli.stack import package_stack
 from cli.worker import worker
 
 
@@ -17,6 +18,16 @@ def main() -> None:
     """Tachyon Edge: on-demand image derivatives for S3 behind CloudFront."""
 
 
-COMMANDS = (render, build_lambda, dev, reprocess, purge, purge_events, queue_depth, worker_health, worker)
-for command in COMMANDS:
+for command in (
+    render,
+    build_lambda,
+    dev,
+    reprocess,
+    purge,
+    purge_events,
+    queue_depth,
+    worker_health,
+    package_stack,
+    worker,
+):
     main.add_command(command)

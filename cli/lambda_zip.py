@@ -79,7 +79,7 @@ EDGE = Function(
     "edge.handler",
     ("edge.flow", "core.settings", "core.processing", "edge.queue", "edge.aws"),
     ("core", "edge"),
-    ("pillow", "pydantic-settings", "pydantic", "botocore", *REDIS_ONLY),
+    ("pillow", "cykooz-resizer", "pydantic-settings", "pydantic", "botocore", *REDIS_ONLY),
     frozenset({"s3", "sts", "sso", "sso-oidc", "sqs", "dynamodb"}),
 )
 #: The purge function (a regular Lambda on the S3 events queue).

@@ -10,7 +10,7 @@ GIF is a PNG under the ``.gif`` name; its Content-Type says so). Layout,
 readable in the bucket::
 
     {prefix}{original key}/{tokens}.r{RENDER_VERSION}.{ext}
-    _derivatives/uploads/2018/02/photo.jpg/resize150x150_q82.r3.jpg
+    _derivatives/uploads/2018/02/photo.jpg/resize150x150_q82.r4.jpg
 
 All derivatives of one original share ``original_prefix(original)``, so a purge
 is one prefix listing. ``Transform`` is canonical (``core.args``), so equal
@@ -37,7 +37,9 @@ from core.types import OutputFormat
 #: 2: WordPress's fit/w/h/lb sizes, EXIF orientation with DCT scaling, lb alpha, exact
 #: palette PNGs, the crop strategies, MPO as a still (docs/rendering.md, "Render versions").
 #: 3: animations written by the streaming GIF, APNG and WebP writers (core.processing.animation).
-RENDER_VERSION = 3
+#: 4: the fast quality mode: JPEGs decoded down to the output size, one LANCZOS-3 convolution,
+#: baseline JPEG, Z_RLE PNG; web-sized JPEGs decoded with more headroom.
+RENDER_VERSION = 4
 DEFAULT_PREFIX = "_derivatives/"
 MAX_KEY_BYTES = 1024
 _NAME_BUDGET = 200  # bytes kept for the derivative's own name under the original's prefix

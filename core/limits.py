@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.types import QualityMode
+
 
 class Limits(BaseModel):
     """What the core accepts; everything here is checked before decoding."""
@@ -31,6 +33,13 @@ class Limits(BaseModel):
         description="most memory an animated render may hold at once, in bytes (canvases and output)",
     )
     max_output_side: int = Field(8_192, ge=1, description="largest width or height of a derivative")
+    #: Not a guard, but the one render option every caller of the core passes along with
+    #: the limits (edge, worker and CLI all hand the core ``Settings.limits()``).
+    quality_mode: QualityMode = Field(
+        "fast",
+        description="fast: decode JPEGs down to the output size and resample once (sharp's speed and "
+        "quality); best: keep 2× the pixels for the resampler (docs/rendering.md, 'Quality modes')",
+    )
 
 
 DEFAULT_LIMITS = Limits()

@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from core.errors import InvalidArgument
 from core.jobs import QUEUES
 from core.limits import Limits
 from core.types import Freshness
@@ -126,6 +127,16 @@ class Settings(BaseSettings, Limits):
         description="seconds one edge invocation may spend on S3, the lock store and the queue before it "
         "serves the original (Lambda@Edge's origin-request limit is 30 s; docs/edge.md, Deadline)",
     )
+    size_set: tuple[str, ...] = Field(
+        (),
+        description="URL arguments of the sizes a page asks together (WordPress: core.sizesets.WORDPRESS); "
+        "a miss on one renders every missing member from one download and decode (docs/rendering.md)",
+    )
+    size_set_at_edge: bool = Field(
+        True,
+        description="the edge renders a size set itself when the original is small enough to render there; "
+        "false: only the asked size at the edge (the worker renders the set of queued originals either way)",
+    )
     freshness: Freshness = Field(
         "purge",
         description="how the edge knows a derivative is current: 'purge' (derivatives are deleted when "
@@ -171,6 +182,17 @@ class Settings(BaseSettings, Limits):
         if self.lock_url:
             return self.lock_url
         return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else None
+
+    @field_validator("size_set")
+    @classmethod
+    def _valid_size_set(cls, queries: tuple[str, ...]) -> tuple[str, ...]:
+        from core.sizesets import members
+
+        try:
+            members(queries, Limits())
+        except InvalidArgument as error:
+            raise ValueError(str(error)) from None
+        return queries
 
     @field_validator("queue_urls")
     @classmethod

@@ -32,6 +32,8 @@ Box = tuple[float, float, float, float]
 Outcome = Literal["hit", "rendered", "queued", "fallback", "passthrough", "invalid"]
 #: How the edge knows a derivative is current (``Settings.freshness``, docs/configuration.md).
 Freshness = Literal["purge", "verify"]
+
+QualityMode = Literal["fast", "best"]  # the render's speed/quality trade (docs/rendering.md, "Quality modes")
 #: Which origin of an origin group a request goes to; None: a distribution with one origin.
 Pass = Literal["primary", "failover"]
 #: What happened to one derivative of a worker job.

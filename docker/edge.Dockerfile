@@ -30,7 +30,7 @@ RUN pip install --no-deps --constraint requirements.lock . \
     && pip check
 
 RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent tachyon
-USER tachyon
+USER 10001
 
 EXPOSE 8080
 # The local CloudFront answers this path itself, without S3 or the edge functions.

@@ -30,7 +30,7 @@ RUN pip install --no-deps --constraint requirements.lock ".[metrics,sqs]" \
     && pip check
 
 RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent tachyon
-USER tachyon
+USER 10001
 
 # Configuration comes from TACHYON_* variables (see docs/configuration.md).
 HEALTHCHECK --interval=30s --timeout=15s --start-period=30s --retries=3 \

@@ -228,13 +228,12 @@ class Edge:
 
     async def _render(self, ask: Ask, target: Derivative, data: bytes, etag: str | None) -> None:
         """Render in a worker thread (the loop keeps serving), then store the derivative."""
-        from core.processing import render_transform
+        from edge import sizeset
 
         trace = ask.trace
         with trace.step("render"):
-            rendered = await deadline.bound(asyncio.to_thread(
-                render_transform, data, ask.transform, target.format, self.limits
-            ), "render")  # fmt: skip
+            # the asked derivative, + the size set's missing ones; within the deadline
+            rendered = await deadline.bound(sizeset.render(self, ask, target, data, etag), "render")
         with trace.step("s3_put"):
             try:
                 await self.storage.put(ask.bucket, target.key, rendered.data, put_fields(target.format, etag))

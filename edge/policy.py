@@ -63,3 +63,14 @@ def by_image(info: SourceInfo, transform: Transform, settings: Settings, limits:
     if pixels > settings.sync_max_pixels:
         return Decision("queue", f"decode needs {pixels} pixels, above {settings.sync_max_pixels}")
     return Decision("render", "small static image")
+
+
+def set_members_here(
+    info: SourceInfo, siblings: list[Transform], settings: Settings, limits: Limits
+) -> list[Transform]:
+    """The members of a size set the edge renders with the asked one: each that would be
+    rendered here on its own (a small static original, its decode within the pixel
+    limit); with ``size_set_at_edge`` off, none. The rest is left to their own misses."""
+    if not settings.size_set_at_edge:
+        return []
+    return [t for t in siblings if by_image(info, t, settings, limits).action == "render"]

@@ -199,5 +199,18 @@ def test_lock_pins_every_runtime_dependency() -> None:
     locked = pins(LOCK, LAMBDA_ENVIRONMENT)  # the images run CPython 3.12 on Linux
     wanted = [*project["dependencies"], *project["optional-dependencies"]["metrics"], "flower"]
     for requirement in wanted:
-        name = re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        name = re.sub(r"[-_.]+", "-", re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0].lower())
         assert name in locked, f"{name} is a runtime dependency but not pinned in requirements.lock"
+
+
+def test_operator_commands_in_docs_run_in_a_compose_service() -> None:
+    """docs/local.md's ``docker compose exec SERVICE tachyon-edge …`` name a service that exists,
+    runs the image with the CLI, and a real command with real options."""
+    text = (ROOT / "docs" / "local.md").read_text()
+    commands = re.findall(r"^docker compose exec (\S+) (tachyon-edge .+)$", text, re.MULTILINE)
+    assert len(commands) >= 4
+    services = compose_config()["services"]
+    for service, command in commands:
+        assert service in services, service
+        assert services[service]["image"] == "tachyon-edge-worker"
+        assert_cli_command(shlex.split(command))

@@ -25,6 +25,7 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLo
 
 from core.errors import error_text
 from core.jobs import RENDER_TASK, RenderJob
+from core.sizesets import expand
 from worker.app import app, current_settings
 from worker.ledger import Ledger, ledger
 from worker.render import Result, render_original
@@ -125,7 +126,8 @@ def render(self: Task, **kwargs: Any) -> str:
         finish(job, reason)
         return "failed"
     try:
-        [result] = render_original(settings, job.bucket, job.original_key, [job.query], accept=job.accept)
+        queries = expand(job.query, settings.size_set, settings.limits())  # + the size set's other members
+        result = render_original(settings, job.bucket, job.original_key, queries, accept=job.accept)[0]
     except SoftTimeLimitExceeded:
         result = Result(job.query, "failed", reason=soft_limit_reason(settings.task_soft_time_limit))
     except BaseException:

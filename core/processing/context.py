@@ -14,7 +14,7 @@ from PIL import Image
 from core.processing.model import SourceInfo
 from core.processing.plan import Plan
 from core.transform import Transform
-from core.types import OutputFormat
+from core.types import OutputFormat, QualityMode
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +28,7 @@ class Source:
     indexed: Image.Image | None = None  # that palette image, upright: its indices, for exact outputs
     icc: bytes | None = None  # the source's ICC profile, if any
     exif: bytes | None = None  # the source's EXIF block, if any
+    quality_mode: QualityMode = "fast"  # how resampling and encoders trade speed for quality
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,8 +1,11 @@
 """Step: encode the finished pixels, one function per output format.
 
-- JPEG: progressive and Huffman-optimised; alpha flattened onto white (JPEG has
+- JPEG: Huffman-optimised, baseline (``quality_mode = "best"``: progressive, 2–3%
+  fewer bytes for twice the encode time); alpha flattened onto white (JPEG has
   no transparency); grey stays one channel.
-- PNG: adaptive row filters at zlib level 7; a palette original stays a palette
+- PNG: adaptive row filters; truecolour with zlib's run-length strategy (Z_RLE,
+  ``best``: level 7), 2–5× faster than level 6–7 on photos and resampled graphics
+  at the same bytes within 1% (docs/performance.md, "PNG"); a palette original stays a palette
   PNG (re-quantised after resampling, then fully optimised), which keeps icons and
   screenshots small; any other output with at most 256 colours (alpha included)
   is written as an exact palette PNG: the same pixels in a third of the bytes.
@@ -21,11 +24,12 @@ from PIL import Image
 
 from core.processing.context import Context
 from core.processing.metadata import save_metadata
-from core.types import OutputFormat
+from core.types import OutputFormat, QualityMode
 
 #: zlib level for truecolour PNG. Level 9 (Pillow's ``optimize``) costs 3–15× the time
 #: on graphics for under 1% fewer bytes; 7 is as fast as the default 6 and smaller.
 PNG_LEVEL = 7
+Z_RLE = 3  # zlib strategy: matches only runs (distance 1); PNG's filtered rows are mostly that
 AVIF_SPEED = 9  # aom: 10–25× faster than Pillow's default 6; same size and SSIM on photos
 #: With alpha (logos, icons) speed 9 makes files 3× larger than speed 8; 8 is still 4× faster than 6.
 AVIF_ALPHA_SPEED = 8
@@ -109,13 +113,17 @@ def flatten(image: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
     return canvas
 
 
-def options(fmt: OutputFormat, quality: int, mode: str = "RGB") -> dict[str, Any]:
-    """Encoder settings per format."""
+def options(
+    fmt: OutputFormat, quality: int, mode: str = "RGB", quality_mode: QualityMode = "fast"
+) -> dict[str, Any]:
+    """Encoder settings per format (and quality mode)."""
+    best = quality_mode == "best"
     if fmt == "jpeg":
-        return {"quality": quality, "optimize": True, "progressive": True}
+        return {"quality": quality, "optimize": True, "progressive": best}
     if fmt == "png":
-        # one byte per pixel: level 9 is cheap there, and unused palette entries go
-        return {"optimize": True} if mode in ("P", "1") else {"compress_level": PNG_LEVEL}
+        if mode in ("P", "1"):  # one byte per pixel: level 9 is cheap there, and unused palette entries go
+            return {"optimize": True}
+        return {"compress_level": PNG_LEVEL} if best else {"compress_level": 6, "compress_type": Z_RLE}
     if fmt == "webp":
         return {"quality": quality, "method": WEBP_METHOD}
     if fmt == "avif":
@@ -133,7 +141,7 @@ def encode(image: Image.Image, ctx: Context) -> bytes:
     image.save(
         out,
         format=ctx.output.format.upper(),
-        **options(ctx.output.format, ctx.output.transform.quality, image.mode),
+        **options(ctx.output.format, ctx.output.transform.quality, image.mode, ctx.source.quality_mode),
         **save_metadata(image, ctx),
     )
     return out.getvalue()

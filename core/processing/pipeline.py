@@ -49,6 +49,12 @@ SHAPE_STEPS: tuple[tuple[str, Step], ...] = (
 )
 
 
+#: A size set's output is resampled from an earlier, larger one (fast mode) only when that
+#: one has at least this many pixels per output pixel on each side: a 2× LANCZOS-3
+#: reduction of a LANCZOS-3 result scores as the one-pass resize (benchmarks/bench_speed.py).
+CASCADE_MARGIN = 2.0
+
+
 class Timer:
     """Milliseconds per named step, in the order the steps ran."""
 
@@ -76,7 +82,8 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
         if info.animated and output.format in ANIMATED_FORMATS:
             max_bytes = check_animation(info, output.plan, limits)
             timer = Timer()
-            data, frames = render_frames(source, Context(Source(info=info), output), SHAPE_STEPS, max_bytes)
+            source_ctx = Context(Source(info=info, quality_mode=limits.quality_mode), output)
+            data, frames = render_frames(source, source_ctx, SHAPE_STEPS, max_bytes)
             timer.lap("animation")
             width, height = output.plan.output
             results[index] = Rendered(data, output.format, width, height, frames, timer.result())
@@ -84,13 +91,14 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
             still.append(index)
     if still:
         timer = Timer()
-        factor = min(draft_factor(info, plans[i]) for i in still)
+        factor = min(draft_factor(info, plans[i], limits.quality_mode) for i in still)
         decoded, scale_factor = decode(source, info, factor)
         decoded_source = Source(
             info=info,
             scale=(scale_factor, scale_factor),  # DCT scaling is the same on both axes
             offset=decoded_offset(info, round(1 / scale_factor)),
             palette=decoded.mode == "P",
+            quality_mode=limits.quality_mode,
             icc=_bytes(decoded.info.get("icc_profile")),
             exif=_bytes(decoded.info.get("exif")),
         )
@@ -103,21 +111,55 @@ def run(source: bytes, jobs: Sequence[tuple[Transform, OutputFormat]], limits: L
             base = decode_step(base, decoded_source)
             timer.lap(name)
         decoded_source = replace(decoded_source, indexed=indexed)
-        for i in still:
-            results[i] = _render_still(base, Context(decoded_source, outputs[i]), timer)
+        cascade = limits.quality_mode == "fast" and indexed is None and len(still) > 1
+        scaled: list[Image.Image] = []  # whole-picture outputs of ``scale`` so far, largest first
+        for i in sorted(still, key=lambda i: -plans[i].size[0] * plans[i].size[1]) if cascade else still:
+            image, mapped = (
+                cascaded(base, decoded_source, plans[i], scaled) if cascade else (base, decoded_source)
+            )
+            results[i], resampled = _render_still(image, Context(mapped, outputs[i]), timer)
+            if cascade and covers_all(plans[i], info):
+                scaled.append(resampled)
             timer = Timer()  # the shared decode is counted once, on the first output
     return [results[i] for i in range(len(jobs))]
 
 
-def _render_still(image: Image.Image, ctx: Context, timer: Timer) -> Rendered:
+def cascaded(
+    base: Image.Image, source: Source, plan: Plan, scaled: list[Image.Image]
+) -> tuple[Image.Image, Source]:
+    """The smallest earlier whole-picture output that still has ``CASCADE_MARGIN``× this
+    output's pixels on each side, and the ``Source`` that maps the plan onto it; else the decode.
+
+    A size set then resamples each size from the next larger one instead of from the
+    decode (docs/rendering.md, "Size sets"): the work of each resize follows its input.
+    """
+    width, height = source.info.width, source.info.height
+    bw, bh = plan.box[2] - plan.box[0], plan.box[3] - plan.box[1]
+    for image in reversed(scaled):  # smallest first
+        sx, sy = image.width / width, image.height / height
+        if bw * sx >= CASCADE_MARGIN * plan.size[0] and bh * sy >= CASCADE_MARGIN * plan.size[1]:
+            return image, replace(source, scale=(sx, sy), offset=(0.0, 0.0))
+    return base, source
+
+
+def covers_all(plan: Plan, info: SourceInfo) -> bool:
+    """Whether the plan resamples the whole upright picture (its ``scale`` output can feed a smaller one)."""
+    return plan.box == (0.0, 0.0, float(info.width), float(info.height))
+
+
+def _render_still(image: Image.Image, ctx: Context, timer: Timer) -> tuple[Rendered, Image.Image]:
+    """The output, and the image as ``scale`` left it (for the size set's cascade)."""
     if ctx.source.indexed is not None and keeps_indices(ctx.source.indexed, ctx):
         image = ctx.source.indexed
+    resampled = image
     for name, step in SHAPE_STEPS:
         image = step(image, ctx)
+        if name == "scale":
+            resampled = image
         timer.lap(name)
     data = encode(image, ctx)
     timer.lap("encode")
-    return Rendered(data, ctx.output.format, image.width, image.height, 1, timer.result())
+    return Rendered(data, ctx.output.format, image.width, image.height, 1, timer.result()), resampled
 
 
 def keeps_indices(indexed: Image.Image, ctx: Context) -> bool:

@@ -23,18 +23,30 @@ from core.errors import ImageRefused
 from core.limits import Limits
 from core.processing.model import SourceInfo
 from core.transform import Transform, round_half_up
-from core.types import Gravity, Strategy
+from core.types import Gravity, QualityMode, Strategy
 
 Box = tuple[float, float, float, float]
 Size = tuple[int, int]
 
-#: JPEG DCT scaling factor → how many decoded pixels per output pixel (each side)
-#: it must still leave. At 1/2 libjpeg runs a real 4×4 inverse DCT, a good low-pass
-#: filter, so decoding down to the output size is enough (libvips' shrink-on-load
-#: rule). At 1/4 and 1/8 it is close to a box average, so LANCZOS gets 2× headroom
-#: (Pillow's ``thumbnail`` margin). With this, SSIM against a float LANCZOS
-#: reference stays within about 0.001 of a full-size LANCZOS resize (benchmark).
-DRAFT_MARGINS: dict[int, float] = {8: 2.0, 4: 2.0, 2: 1.0}
+#: JPEG DCT scaling factor → how many decoded pixels per output pixel (each side) it
+#: must still leave, per quality mode. ``fast`` (the default) decodes down to the
+#: output size at every scale, libvips' shrink-on-load rule, and resamples once with
+#: a full LANCZOS-3 convolution (``scale``): SSIM against a float reference is at
+#: least sharp's on every case of benchmarks/bench_speed.py. ``best`` keeps 2×
+#: headroom at 1/4 and 1/8, where libjpeg's scaled IDCT is close to a box average
+#: (Pillow's ``thumbnail`` margin): 0.001–0.002 more resize SSIM at 768–1024 px
+#: from a camera JPEG, for about twice the CPU. At 1/2 libjpeg runs a real 4×4 inverse DCT,
+#: a good low-pass filter, so both modes decode down to the output size there.
+DRAFT_MARGINS: dict[QualityMode, dict[int, float]] = {
+    "fast": {8: 1.0, 4: 1.0, 2: 1.0},
+    "best": {8: 2.0, 4: 2.0, 2: 1.0},
+}
+#: Originals of at most this many pixels (web-sized JPEGs) keep more headroom in both
+#: modes: decoding them at full size costs a few milliseconds, and the DCT scalers lose
+#: fine detail that sharp's full-size decode keeps (a 900 px photo at 300 px: SSIM
+#: 0.996 at 1/2 against sharp's 0.998; 0.9999 from the full decode).
+SMALL_ORIGINAL = 2_000_000
+SMALL_MARGINS: dict[int, float] = {8: 2.0, 4: 2.0, 2: 1.5}
 
 _GRAVITY: dict[Gravity, tuple[float, float]] = {
     "center": (0.5, 0.5), "north": (0.5, 0.0), "northeast": (1.0, 0.0), "east": (1.0, 0.5),
@@ -113,13 +125,14 @@ def make_plan(info: SourceInfo, transform: Transform, limits: Limits) -> Plan:
     return Plan(region, box, size, win, t.crop_strategy, t.rotate, canvas, output)
 
 
-def draft_factor(info: SourceInfo, plan: Plan) -> int:
-    """Largest JPEG DCT scale (1, 2, 4, 8) that leaves its margin of pixels (``DRAFT_MARGINS``)."""
+def draft_factor(info: SourceInfo, plan: Plan, mode: QualityMode) -> int:
+    """Largest JPEG DCT scale (1, 2, 4, 8) that leaves the mode's margin of pixels (``DRAFT_MARGINS``)."""
     if info.format != "jpeg":
         return 1
     bw, bh = plan.box[2] - plan.box[0], plan.box[3] - plan.box[1]
     ratio = min(bw / plan.size[0], bh / plan.size[1])
-    for factor, margin in DRAFT_MARGINS.items():
+    small = info.stored_size[0] * info.stored_size[1] <= SMALL_ORIGINAL
+    for factor, margin in (SMALL_MARGINS if small else DRAFT_MARGINS[mode]).items():
         if ratio >= factor * margin:
             return factor
     return 1
@@ -168,7 +181,7 @@ def decoded_offset(info: SourceInfo, factor: int) -> tuple[float, float]:
 def decode_pixels(info: SourceInfo, transform: Transform, limits: Limits) -> int:
     """Pixels the decoder will hold for this render, after JPEG DCT scaling, over all frames."""
     try:
-        factor = draft_factor(info, make_plan(info, transform, limits))
+        factor = draft_factor(info, make_plan(info, transform, limits), limits.quality_mode)
     except ImageRefused:
         factor = 1
     w, h = decoded_size(info, factor)
