@@ -18,6 +18,7 @@ the claim so a later miss may enqueue again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task
@@ -52,12 +53,7 @@ def finish(job: RenderJob, reason: str | None) -> None:
 
 def forget_start(job: RenderJob) -> None:
     """Drop the count of killed starts: this start ended in Python (best effort: the store may be down)."""
-    if (found := _ledger_of(job)) is not None:
-        records, token = found
-        try:
-            records.forget_start(token)
-        except Exception as error:  # the broker/lock store is gone: the count expires with failure_ttl
-            log.warning("could not drop the start count of %s: %s", job.original_key, error_text(error))
+    _best_effort(job, lambda records, token: records.forget_start(token))
 
 
 def soft_limit_reason(settings_limit: int) -> str:
@@ -86,17 +82,15 @@ class RenderTask(Task):  # type: ignore[misc]
         job = RenderJob.from_kwargs(kwargs)
         reason: str | None
         if isinstance(exc, TimeLimitExceeded | WorkerLostError):
-            # The process was killed: not a give-up yet. The claim is released but the start
-            # stays counted (``killed_too_often``): the next miss queues it again, and the
-            # start after 3 killed ones records the give-up.
+            # The process was killed: not a give-up yet; the start stays counted
+            # (``killed_too_often``), and the start after 3 killed ones records the give-up.
+            # After a hard time limit Celery acknowledges the message: the claim is released
+            # so the next miss queues it again. A lost worker's message is requeued: kept.
             log.error("render %s?%s: process killed (%r)", job.original_key, job.query, exc)
-            try:
-                if (found := _ledger_of(job)) is not None:
-                    found[0].release(found[1])
-            except Exception as error:  # the lock store is down too: the pending key expires by itself
-                log.warning("could not release %s?%s: %s", job.original_key, job.query, error_text(error))
+            if isinstance(exc, TimeLimitExceeded):
+                _best_effort(job, lambda records, token: records.release(token))
             return
-        elif isinstance(exc, SoftTimeLimitExceeded):
+        if isinstance(exc, SoftTimeLimitExceeded):
             reason = soft_limit_reason(current_settings().task_soft_time_limit)
         elif isinstance(exc, TransientError) or is_transient(exc):
             log.warning("render %s?%s gave up after retries: %s", job.original_key, job.query, exc)
@@ -104,10 +98,17 @@ class RenderTask(Task):  # type: ignore[misc]
         else:
             log.error("render %s?%s failed: %r", job.original_key, job.query, exc)
             reason = f"render error: {type(exc).__name__}: {error_text(exc)}"
-        try:
-            finish(job, reason)
-        except Exception as error:  # the lock store is down too: the pending key expires by itself
-            log.warning("could not release %s?%s: %s", job.original_key, job.query, error_text(error))
+        _best_effort(job, lambda records, token: records.finish(token, job.etag, reason))
+
+
+def _best_effort(job: RenderJob, change: Callable[[Ledger, str], None]) -> None:
+    """Change the job's records, unless the store is down too (the pending key then expires by itself)."""
+    try:
+        if (found := _ledger_of(job)) is not None:
+            change(*found)
+    except Exception as error:
+        log.warning("could not update the records of %s?%s: %s", job.original_key, job.query,
+                    error_text(error))  # fmt: skip
 
 
 @app.task(  # type: ignore[untyped-decorator]
