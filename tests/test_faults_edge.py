@@ -220,6 +220,6 @@ def test_a_function_timeout_below_the_deadline_still_ends_in_a_fallback(
         took = time.monotonic() - started
     finally:
         handler.reload()
-    assert took < 2.5, f"{took:.1f} s: past the function's time"
+    assert took < 2.9, f"{took:.1f} s: past the function's time"
     assert answer["uri"] == f"/{KEY}"  # the original, forwarded to S3
     assert answer["headers"]["x-tachyon-outcome"][0]["value"] == "fallback"
