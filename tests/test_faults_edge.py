@@ -207,7 +207,7 @@ class LambdaContext:
 def test_a_function_timeout_below_the_deadline_still_ends_in_a_fallback(
     proxy: FaultProxy, own_redis: OwnRedis, s3_client: Any, bucket: str
 ) -> None:
-    """A function given 3 s (below ``edge_deadline``) against a stalled S3: the original, within 2 s."""
+    """A function given 3 s (below ``edge_deadline``) against a stalled S3: the original before its end."""
     from edge import handler
     from tests.cf_events import origin_request
 
