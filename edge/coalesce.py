@@ -5,11 +5,12 @@ regional edge caches, and each of those runs its own copies of the function:
 a burst of first requests for one derivative from around the world would
 download, render and PUT it once per cache (docs/edge.md, "Stampede"). So the
 invocation about to render claims ``rendering_key(token)`` in the lock store
-(``SET NX``, expiring with the deadline); one that finds it taken polls S3
-for the winner's derivative (a fresh one, by the original's ETag) and is
-rewritten to it. It renders on its own when the wait is over without one
-(the winner died or is slow) or when the lock store does not answer quickly:
-coalescing saves work, it never costs a viewer the derivative. Without Redis
+(``SET NX``, expiring with the deadline, released early only when the render
+fails); one that finds it taken polls S3 for the winner's derivative (a fresh
+one, by the original's ETag) and is rewritten to it. It renders on its own
+when the wait is over without one (the winner died or is slow) or when the
+lock store does not answer quickly: coalescing saves work, it never costs a
+viewer the derivative. Without Redis
 (the job table, dev mode) claims are held by this process only.
 """
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from edge.s3 import S3Storage
 
 #: Seconds a claim may take before this invocation renders without one.
-CLAIM_TIMEOUT = 0.25
+CLAIM_TIMEOUT = 1.0
 #: Longest wait for another invocation's derivative, seconds (a small render and PUT take ~0.1–0.5 s).
 WAIT_MAX = 3.0
 #: Seconds of the deadline kept for rendering here after a wait that found nothing.
@@ -69,9 +70,12 @@ class Renders:
             return True
         try:
             await render()
-        finally:
-            if claimed:
+        except BaseException:
+            if claimed:  # the others need not wait for a derivative that is not coming
                 await self._release(token)
+            raise
+        # A rendered claim is left to expire: a miss that arrives just after the PUT
+        # (its primary pass saw no derivative yet) waits one look instead of rendering again.
         return False
 
     def _ttl(self) -> int:
