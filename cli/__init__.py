@@ -10,6 +10,7 @@ from cli.ops import purge, purge_events, queue_depth, reprocess, worker_health
 from cli.render import render
 from cli.sign import sign
 from cli.stack import package_stack
+from cli.worker import worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,5 +30,6 @@ for command in (
     worker_health,
     package_stack,
     sign,
+    worker,
 ):
     main.add_command(command)

@@ -22,17 +22,38 @@ _TIMEOUTS: dict[Role, tuple[float | None, float | None, int, int]] = {
 }
 
 
+def timeouts(settings: Settings, role: Role) -> tuple[float, float, int]:
+    """``(connect, read, attempts)`` of one S3 call for ``role``.
+
+    - edge: within the invocation's deadline (``edge_deadline``, docs/edge.md
+      "Deadline"): connect ≤ a fifth of it, read ≤ a third, two attempts;
+      ``edge.deadline`` also cuts whatever is left when the time is up.
+    - worker: one call's attempts take at most half the soft time limit
+      (connect ≤ 1/24, read ≤ 1/8 of it, three attempts), so a slow S3 ends
+      a task as a retryable timeout before the limits (docs/worker.md, "Faults").
+    """
+    connect, read, attempts, _ = _TIMEOUTS[role]
+    if role == "edge":
+        budget = settings.edge_deadline
+        return min(settings.s3_timeout, budget / 5), min(settings.s3_timeout, budget / 3), attempts
+    if role == "worker":
+        soft = settings.task_soft_time_limit
+        return min(connect or 10.0, soft / 24), min(read or 60.0, soft / 8), attempts
+    return connect or settings.s3_timeout, read or settings.s3_timeout, attempts
+
+
 def s3_options(settings: Settings, role: Role) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(client kwargs, botocore Config kwargs)`` for an S3 client of ``role``.
 
     A custom endpoint (MinIO, moto) gets path-style addressing: a bucket name
     as a host name only resolves on AWS.
     """
-    connect, read, attempts, pool = _TIMEOUTS[role]
+    connect, read, attempts = timeouts(settings, role)
+    pool = _TIMEOUTS[role][3]
     config: dict[str, Any] = {
         "signature_version": "s3v4",
-        "connect_timeout": connect or settings.s3_timeout,
-        "read_timeout": read or settings.s3_timeout,
+        "connect_timeout": connect,
+        "read_timeout": read,
         "retries": {"max_attempts": attempts, "mode": "standard"},
         "max_pool_connections": pool,
     }
@@ -51,7 +72,7 @@ def aws_options(settings: Settings, role: Role, service: str) -> tuple[dict[str,
     (moto, LocalStack), never from a setting: Lambda@Edge always talks to AWS.
     """
     connect, read, attempts, pool = _TIMEOUTS[role]
-    timeout = settings.s3_timeout if role == "edge" else (connect or 10.0)
+    timeout = min(settings.s3_timeout, settings.edge_deadline / 3) if role == "edge" else (connect or 10.0)
     config: dict[str, Any] = {
         "connect_timeout": timeout,
         "read_timeout": timeout if role == "edge" else (read or 60.0),

@@ -120,6 +120,11 @@ def pending_key(token: str) -> str:
     return f"tachyon:pending:{token}"
 
 
+def rendering_key(token: str) -> str:
+    """Redis key held while one edge invocation renders a small derivative (the others wait for it)."""
+    return f"tachyon:rendering:{token}"
+
+
 def failed_key(token: str) -> str:
     """Redis key holding the reason a job gave up (the edge stops enqueueing it meanwhile)."""
     return f"tachyon:failed:{token}"

@@ -157,6 +157,18 @@ class Settings(BaseSettings, Limits):
         "as production's viewer-request CloudFront Function (docs/security.md)",
     )
     s3_timeout: float = Field(5.0, gt=0, description="connect/read timeout of the edge's S3 calls, seconds")
+    coalesce_renders: bool = Field(
+        True,
+        description="concurrent misses on one small derivative wait for one render instead of each "
+        "rendering it (docs/edge.md, Stampede)",
+    )
+    edge_deadline: float = Field(
+        10.0,
+        gt=0,
+        le=25,
+        description="seconds one edge invocation may spend on S3, the lock store and the queue before it "
+        "serves the original (Lambda@Edge's origin-request limit is 30 s; docs/edge.md, Deadline)",
+    )
     size_set: tuple[str, ...] = Field(
         (),
         description="URL arguments of the sizes a page asks together (WordPress: core.sizesets.WORDPRESS); "
@@ -262,6 +274,16 @@ class Settings(BaseSettings, Limits):
                 f"unknown queue name(s) {', '.join(unknown)}; the queues are {', '.join(QUEUES)}"
             )
         return urls
+
+    @model_validator(mode="after")
+    def _hard_limit_above_soft(self) -> Settings:
+        if self.task_time_limit <= self.task_soft_time_limit:
+            raise ValueError(
+                f"task_time_limit ({self.task_time_limit} s) must be above task_soft_time_limit "
+                f"({self.task_soft_time_limit} s): the soft limit ends a render with its reason, "
+                "the hard limit kills the process after it"
+            )
+        return self
 
     @property
     def sqs(self) -> bool:

@@ -36,4 +36,5 @@ USER 10001
 HEALTHCHECK --interval=30s --timeout=15s --start-period=30s --retries=3 \
     CMD ["tachyon-edge", "worker-health"]
 
-CMD ["celery", "-A", "worker", "worker", "-Q", "derivatives,batch", "--loglevel=INFO"]
+# The Celery worker under a supervisor that restarts it if it exits on its own (docs/worker.md, "Faults").
+CMD ["tachyon-edge", "worker", "-Q", "derivatives,batch", "--loglevel=INFO"]

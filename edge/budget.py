@@ -5,6 +5,7 @@
 budget is spent (the edge then serves the original as a fallback, ``budget`` in the
 log line) or None. A failing store admits: a budget must not take the site down
 with Redis; the claim that follows fails on its own if the store is really gone.
+Both checks wait only for the invocation's time left (``edge.deadline``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from core.budget import ADMIT_SCRIPT, budget_key, count_request, member
 from core.clients import redis_options
 from core.jobs import LIVE_QUEUE, sqs_queue_name
 from core.s3errors import error_code
+from edge import deadline
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -53,8 +55,9 @@ class Budgets:
         if limit <= 0:
             return None
         try:
-            admitted = await self._admit(bucket, original_key, derivative_key, limit)
-        except Exception:  # the store is down: admit (docs/security.md)
+            work = self._admit(bucket, original_key, derivative_key, limit)
+            admitted = await deadline.bound(work, "derivative budget")
+        except Exception:  # the store is down or out of time: admit (docs/security.md)
             return None
         return None if admitted else f"budget: the original already has {limit} derivatives"
 
@@ -98,8 +101,8 @@ class Budgets:
         if limit <= 0:
             return None
         try:
-            depth = await self._queue_depth()
-        except Exception:
+            depth = await deadline.bound(self._queue_depth(), "queue budget")
+        except Exception:  # as above: admit
             return None
         if depth is None or depth < limit:
             return None

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from core.errors import ImageRefused
 from core.jobs import render_job
 from core.objects import is_fresh, normalise_etag, put_fields
-from edge import events, response
+from edge import deadline, events, response
 from edge.budget import Budgets
+from edge.coalesce import Renders
 from edge.config import EdgeConfig
 from edge.events import DIAGNOSTIC_HEADER, OUTCOME_HEADER
 from edge.policy import Decision, by_image, by_size
@@ -68,12 +69,14 @@ class Edge:
         self.storage = S3Storage(settings, s3)
         self.queue = JobQueue(settings, redis=redis, app=celery_app)
         self.budgets = Budgets(settings, redis=redis)
+        self.renders = Renders(settings, self.storage, redis)  # one render per derivative at a time
 
     async def close(self) -> None:
         """Release the clients this edge made."""
         await self.storage.close()
         await self.queue.close()
         await self.budgets.close()
+        await self.renders.close()
 
     # origin-request ---------------------------------------------------------------
 
@@ -88,6 +91,7 @@ class Edge:
         Writes the request's log line (``edge.request.route`` started it).
         """
         trace = ask.trace
+        deadline.start(self.settings.edge_deadline)  # every S3/lock/queue call below respects it
         try:
             bucket = self.settings.bucket or events.bucket_of(ask.request)
             if not bucket:
@@ -200,7 +204,10 @@ class Edge:
         if decision.action != "render":
             trace.set(key=target.key)  # the key the worker writes (an animated GIF's is a .gif)
             return decision
-        await self._render(ask, target, data, head.etag)
+        if await self.renders.once(ask.bucket, target.key, head.etag,
+                                   lambda: self._render(ask, target, data, head.etag)):  # fmt: skip
+            trace.set(outcome="hit", key=target.key, reason="rendered by a concurrent miss")
+            return mark(events.rewrite_to_key(ask.request, target.key), "hit")
         trace.set(outcome="rendered", key=target.key, reason=decision.reason)
         return mark(events.rewrite_to_key(ask.request, target.key), "rendered")
 
@@ -237,7 +244,8 @@ class Edge:
 
         trace = ask.trace
         with trace.step("render"):
-            rendered = await sizeset.render(self, ask, target, data, etag)  # + the size set's missing ones
+            # the asked derivative, + the size set's missing ones; within the deadline
+            rendered = await deadline.bound(sizeset.render(self, ask, target, data, etag), "render")
         with trace.step("s3_put"):
             try:
                 await self.storage.put(ask.bucket, target.key, rendered.data, put_fields(target.format, etag))

@@ -127,8 +127,12 @@ def origin_request(event: Any, context: Any = None) -> dict[str, Any]:
     routed = route(event, config)
     if not isinstance(routed, Ask):
         return routed
+    from edge.deadline import platform_ends_in
+
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
     try:
-        return _loop().run_until_complete(_edge().serve(routed))
+        with platform_ends_in(remaining() / 1000 if remaining is not None else None):  # function timeout
+            return _loop().run_until_complete(_edge().serve(routed))
     except Exception as error:  # serve never raises; this guards building the edge and the loop
         _Container.settings_error = f"edge unavailable: {error!r}"[:500]
         return _unconfigured(event, "origin-request")

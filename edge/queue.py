@@ -12,6 +12,7 @@ from the settings and made on the first enqueue (a hit imports none of them):
   to the SQS queue when the broker is ``sqs://`` (``edge.aws``, no Celery),
   else a sending-only Celery app (Redis).
 
+Both steps wait at most what is left of the invocation's deadline (``edge.deadline``).
 docs/edge.md and docs/worker.md say more; docs/deploy.md compares the setups.
 """
 
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from core.clients import redis_options
 from core.jobs import LIVE_QUEUE, RENDER_TASK, RenderJob, failed_key, failure_reason, pending_key
+from edge.deadline import bound
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -43,6 +45,10 @@ class Sent(NamedTuple):
 _apps: dict[str, Any] = {}
 _apps_lock = threading.Lock()
 _CONNECT_TIMEOUT = 2.0
+#: Times a Redis command is sent again on a fresh connection after a dropped one.
+RECONNECT_RETRIES = 1
+#: Seconds an undo of a claim may take after a failed send (the key expires anyway).
+RELEASE_TIMEOUT = 1.0
 
 
 class QueueError(Exception):
@@ -102,6 +108,23 @@ def celery_app(broker_url: str) -> Any:
 PENDING = "a job for this derivative is pending"
 
 
+def redis_client(url: str) -> Any:
+    """An asyncio Redis client for the lock store, with the edge's timeouts.
+
+    A pooled connection found dead (Redis restarted, failed over) is replaced
+    and the command sent again once, at once: the first miss after a restart
+    still claims and sends its job (docs/edge.md, "Faults"). A timeout is not
+    retried: a frozen Redis costs one socket timeout, not two.
+    """
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as Dropped
+
+    retry = Retry(NoBackoff(), RECONNECT_RETRIES, supported_errors=(Dropped,))  # not timeouts: no double wait
+    return Redis.from_url(url, retry=retry, retry_on_error=[Dropped], **redis_options("edge"))
+
+
 class RedisClaims:
     """``SET NX EX`` of the pending key after a look at the failure record (two round trips)."""
 
@@ -115,9 +138,7 @@ class RedisClaims:
         if self._redis is None:
             async with self._lock:
                 if self._redis is None:
-                    from redis.asyncio import Redis
-
-                    self._redis = Redis.from_url(self._url, **redis_options("edge"))
+                    self._redis = redis_client(self._url)
         return self._redis
 
     async def claim(self, job: RenderJob, token: str) -> str | None:
@@ -228,7 +249,7 @@ class JobQueue:
         try:
             if self._claims is None:
                 self._claims = make_claims(self._settings, redis)
-            refused = await self._claims.claim(job, token)
+            refused = await bound(self._claims.claim(job, token), "claim")
         except Exception as error:
             raise QueueError(f"lock store: {type(error).__name__}: {error}"[:300]) from error
         if refused == PENDING:
@@ -238,8 +259,9 @@ class JobQueue:
         try:
             if self._sender is None:
                 self._sender = make_sender(self._settings, app)
-            task_id = await self._sender.send(job)
+            task_id = await bound(self._sender.send(job), "send")
         except Exception as error:
-            await self._claims.release(token)
+            with contextlib.suppress(Exception):  # bounded: the deadline may be spent already
+                await asyncio.wait_for(self._claims.release(token), RELEASE_TIMEOUT)
             raise QueueError(f"broker: {type(error).__name__}: {error}"[:300]) from error
         return Sent("queued", "job sent", task_id)

@@ -5,7 +5,8 @@ about the derivative(s) and the original at once (one round trip), botocore's
 client is thread-safe, and the async client would import aiohttp, which made
 the cold import far heavier (docs/edge.md). The client is made once, on first
 use, with the options of ``core.clients``, and reused by every later call.
-What an S3 error means is ``core.s3errors``'s rule: a missing key is ``None``,
+Every call waits at most what is left of the invocation's deadline
+(``edge.deadline``). What an S3 error means is ``core.s3errors``'s rule: a missing key is ``None``,
 every other failure a ``StorageError`` with a short reason for the log.
 """
 
@@ -21,6 +22,7 @@ from botocore.session import get_session
 
 from core.clients import s3_options
 from core.s3errors import describe, meaning
+from edge.deadline import bound
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -63,7 +65,7 @@ class S3Storage:
         """The botocore S3 client, made on first use (credentials, the S3 model)."""
         if self._client is not None:
             return self._client
-        return await asyncio.to_thread(self._make_client)
+        return await bound(asyncio.to_thread(self._make_client), "S3 client")
 
     async def close(self) -> None:
         """Release the client's connections (only a client this adapter made)."""
@@ -75,7 +77,7 @@ class S3Storage:
         """The object's ETag, size and metadata; None when S3 says 404 or 403."""
         try:
             s3 = await self.client()
-            answer = await asyncio.to_thread(s3.head_object, Bucket=bucket, Key=key)
+            answer = await bound(asyncio.to_thread(s3.head_object, Bucket=bucket, Key=key), "HEAD")
         except Exception as error:
             if meaning(error) == "missing":
                 return None
@@ -92,7 +94,7 @@ class S3Storage:
         """
         try:
             s3 = await self.client()
-            answer, data = await asyncio.to_thread(_get, s3, bucket, key, max_bytes)
+            answer, data = await bound(asyncio.to_thread(_get, s3, bucket, key, max_bytes), "GET")
         except Exception as error:
             if meaning(error) == "missing":
                 return None
@@ -104,7 +106,8 @@ class S3Storage:
         """Write an object (``fields``: ContentType, CacheControl, Metadata…)."""
         try:
             s3 = await self.client()
-            await asyncio.to_thread(s3.put_object, Bucket=bucket, Key=key, Body=data, **fields)
+            put = asyncio.to_thread(s3.put_object, Bucket=bucket, Key=key, Body=data, **fields)
+            await bound(put, "PUT")  # cut short, S3 still writes all of it or nothing
         except Exception as error:
             raise StorageError(f"PUT {key}: {describe(error)}") from error
 

@@ -3,7 +3,9 @@
 - S3 is moto's threaded server over HTTP (one per test session, a fresh bucket per test);
 - Redis is the machine's real server, on a database number this run holds alone
   (a lock key in database 0 keeps concurrent runs apart);
-- images are the real corpus files in ``tests/fixtures`` and seeded generated ones.
+- images are the real corpus files in ``tests/fixtures`` and seeded generated ones;
+- fault tests get their own ``redis-server`` (``own_redis``) and a fault proxy in front of
+  the S3 server (``proxy``), from ``tests.faults``.
 """
 
 from __future__ import annotations
@@ -128,3 +130,23 @@ def s3log(s3_endpoint: str) -> Iterator[Any]:
     log = S3Log(latency=0.02)
     yield log
     log.stop()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[Any]:
+    """A ``redis-server`` this test alone uses, to stop, freeze and restart (``tests.faults.OwnRedis``)."""
+    from tests.faults import OwnRedis
+
+    server = OwnRedis()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def proxy(s3_endpoint: str) -> Iterator[Any]:
+    """A ``tests.faults.FaultProxy`` in front of the session's moto S3 server."""
+    from tests.faults import FaultProxy
+
+    faulty = FaultProxy(int(s3_endpoint.rsplit(":", 1)[1]))
+    yield faulty
+    faulty.close()

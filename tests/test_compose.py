@@ -124,6 +124,13 @@ def test_compose_services_wait_for_the_bucket_and_broker() -> None:
         assert env["TACHYON_BUCKET"]
 
 
+def test_compose_services_restart_after_a_crash() -> None:
+    """A worker, edge or Redis that dies (OOM kill, an unrecoverable error) comes back by itself."""
+    services = compose_config()["services"]
+    for name in ("redis", "minio", "worker", "edge"):
+        assert services[name].get("restart") in ("unless-stopped", "always", "on-failure"), name
+
+
 def test_compose_references_exist() -> None:
     services = compose_config("--profile", "flower")["services"]
     for name in ("worker", "edge", "flower"):
@@ -160,12 +167,17 @@ def test_dockerfile_base_user_and_copies(image: str) -> None:
     assert "--constraint requirements.lock" in installs, "dependencies must be installed from the lock"
 
 
-def test_worker_image_runs_the_celery_worker_and_checks_its_health() -> None:
+def test_worker_image_runs_the_supervised_celery_worker_and_checks_its_health() -> None:
+    from worker.supervisor import celery_command
+
     steps = dict(instructions(DOCKERFILES["worker"]))
     cmd = exec_form(steps["CMD"])
-    assert cmd[:4] == ["celery", "-A", "worker", "worker"]
+    assert cmd[:2] == ["tachyon-edge", "worker"]  # celery -A worker worker, restarted if it exits
+    assert_cli_command(cmd[:2])
     assert cmd[cmd.index("-Q") + 1].split(",") == ["derivatives", "batch"]
-    assert_celery_app(cmd[2])
+    celery = celery_command(cmd[2:])
+    assert celery[1:6] == ["-m", "celery", "-A", "worker", "worker"]
+    assert_celery_app(celery[4])
     health = steps["HEALTHCHECK"]
     assert_cli_command(exec_form(health[health.index("CMD") + 3 :].strip()))
 

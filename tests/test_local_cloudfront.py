@@ -273,7 +273,7 @@ def test_cache_ttl_follows_cloudfront_with_min_ttl_zero(header: str | None, ttl:
 
 def test_cache_expires_entries_and_stays_within_its_byte_bound() -> None:
     now = [1000.0]
-    cache = ResponseCache(max_bytes=3000, max_object_bytes=1500, clock=lambda: now[0])
+    cache = ResponseCache(max_bytes=4000, max_object_bytes=1500, clock=lambda: now[0])  # 3 entries of ~1.2 kB
     assert cache.put("/a", 200, [], b"a" * 1000, ttl=10)
     assert not cache.put("/huge", 200, [], b"h" * 2000, ttl=10), "bigger than one object may be"
     assert not cache.put("/zero", 200, [], b"z", ttl=0)
@@ -283,9 +283,44 @@ def test_cache_expires_entries_and_stays_within_its_byte_bound() -> None:
     assert cache.put("/d", 200, [], b"d" * 1000, ttl=10)  # evicts the least recently used: /b
     assert cache.get("/b", need_body=True) is None
     assert cache.get("/a", need_body=True) is not None
-    assert cache.size_bytes <= 3000
+    assert cache.size_bytes <= 4000
     now[0] += 10
     assert cache.get("/a", need_body=True) is None, "expired at exactly its TTL"
+
+
+def test_cache_bound_holds_in_real_memory_for_many_small_responses() -> None:
+    """Small derivatives with CloudFront-like headers: what the cache counts is what it holds.
+
+    Measured with tracemalloc: payload bytes alone would be a sixth of the memory used.
+    """
+    import gc
+    import tracemalloc
+
+    bound = 2_000_000
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    cache = ResponseCache(max_bytes=bound)
+    for i in range(20_000):
+        body = bytes(60) + i.to_bytes(4, "big")  # a tiny image's worth
+        raw = (b"Content-Type: image/webp\r\nContent-Length: 64\r\nETag: \"%032x\"\r\n"
+               b"Last-Modified: Tue, 01 Dec 2026 10:00:00 GMT\r\nAccept-Ranges: bytes\r\n"
+               b"Cache-Control: public, max-age=31536000, immutable\r\nServer: AmazonS3\r\n"
+               b"x-tachyon: hit\r\nDate: Tue, 01 Dec 2026 10:00:00 GMT" % i)  # fmt: skip
+        # parsed per response, as the HTTP client does: every name and value is its own str
+        headers = [
+            (name, value) for name, _, value in (line.decode().partition(": ") for line in raw.split(b"\r\n"))
+        ]
+        cache.put(f"/uploads/2026/12/photo-{i}.jpg?w=64", 200, headers, body, ttl=60)
+    del body, headers, raw
+    gc.collect()
+    used = sum(stat.size_diff for stat in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    tracemalloc.stop()
+    payload = sum(len(entry.body) for entry in cache._entries.values())
+    assert cache.size_bytes <= bound
+    assert used <= bound * 1.15, f"the cache holds {used} bytes for a bound of {bound}"
+    assert used >= cache.size_bytes * 0.85, f"counted {cache.size_bytes}, holds {used}"
+    assert payload * 4 < used, "the entries are small: memory is mostly overhead"
 
 
 def test_a_head_answer_serves_head_but_never_get() -> None:

@@ -193,6 +193,8 @@ def test_workers_consume_one_queue_each(deployed: dict[str, Any]) -> None:
         assert urls == {"derivatives": deployed["outputs"]["tachyon-regional"]["LiveQueueUrl"],
                         "batch": deployed["outputs"]["tachyon-regional"]["BatchQueueUrl"]}  # fmt: skip
         assert container["image"].endswith("tachyon-edge-worker:1")
+    # the supervised worker (restarts Celery when it exits on its own: docs/worker.md, "Faults")
+    assert all(command[:2] == ["tachyon-edge", "worker"] for command in commands.values())
     assert commands["LiveTaskDefinition"][-2:] == ["derivatives", "--loglevel=INFO"]
     assert commands["BatchTaskDefinition"][-2:] == ["batch", "--loglevel=INFO"]
 

@@ -88,8 +88,13 @@ def start_worker(
     extra_args: Sequence[str] = (),
     ready_timeout: float = 60.0,
     log_path: Path | None = None,
+    supervised: bool = False,
 ) -> WorkerProcess:
-    """Start a worker and wait until it answers a ping; see ``running_worker``."""
+    """Start a worker and wait until it answers a ping; see ``running_worker``.
+
+    ``supervised``: run it as ``tachyon-edge worker`` (``worker.supervisor``), which
+    restarts the Celery worker whenever it exits on its own.
+    """
     merged: dict[str, Any] = {**os.environ, **env}
     merged["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), merged.get("PYTHONPATH")]))
     broker = merged.get("TACHYON_BROKER_URL")
@@ -100,8 +105,10 @@ def start_worker(
         handle, name = tempfile.mkstemp(prefix="tachyon-worker-", suffix=".log")
         os.close(handle)
         log_path = Path(name)
+    runner = [sys.executable, "-c", "from cli import main; main()", "worker"] if supervised else [
+        sys.executable, "-m", "celery", "-A", "worker", "worker"]  # fmt: skip
     command = [
-        sys.executable, "-m", "celery", "-A", "worker", "worker",
+        *runner,
         "-Q", ",".join(queues), "-c", str(concurrency), "-P", pool, "-n", nodename,
         "--loglevel", "INFO", "--without-mingle", "--without-gossip", *extra_args,
     ]  # fmt: skip
@@ -142,11 +149,13 @@ def running_worker(
     pool: str = "prefork",
     extra_args: Sequence[str] = (),
     ready_timeout: float = 60.0,
+    supervised: bool = False,
 ) -> Iterator[WorkerProcess]:
     """A real ``celery -A worker worker`` consuming ``queues``, ready on entry, stopped on exit."""
     proc = start_worker(
-        env, queues, concurrency, pool=pool, extra_args=extra_args, ready_timeout=ready_timeout
-    )
+        env, queues, concurrency, pool=pool, extra_args=extra_args, ready_timeout=ready_timeout,
+        supervised=supervised,
+    )  # fmt: skip
     try:
         yield proc
     finally:

@@ -24,6 +24,10 @@ log = logging.getLogger("tachyon.worker")
 
 #: Seconds the visibility timeout exceeds the hard time limit by default.
 VISIBILITY_MARGIN = 60
+#: Seconds a Redis broker socket may stay silent before the connection counts as lost.
+REDIS_SOCKET_TIMEOUT = 10
+#: Seconds between checks of an idle pooled Redis connection before it is used.
+REDIS_HEALTH_CHECK = 10
 #: Seconds between a busy SQS consumer's checks for room to take the next message.
 SQS_POLLING_INTERVAL = 0.01
 
@@ -47,6 +51,13 @@ def transport_options(settings: Settings) -> dict[str, Any]:
         # keep that sweep well under the timeout so a killed worker's job comes back soon.
         interval = max(1, min(10, timeout // 4))
         options.update(
+            # A frozen or partitioned Redis is noticed within seconds, not TCP's minutes;
+            # BRPOP waits 1 s at a time, well under the read timeout (docs/worker.md, "Faults").
+            socket_timeout=REDIS_SOCKET_TIMEOUT,
+            socket_connect_timeout=REDIS_SOCKET_TIMEOUT,
+            socket_keepalive=True,
+            retry_on_timeout=True,
+            health_check_interval=REDIS_HEALTH_CHECK,
             queue_order_strategy="priority",
             unacked_restore_interval=interval,
             unacked_restore_throttle=max(1, timeout // (2 * interval)),
@@ -113,6 +124,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
+        # Retry a lost broker connection forever: a broker restart or failover must not end the worker.
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
         "broker_transport_options": transport_options(settings),
         "result_backend": None,
         "task_ignore_result": True,

@@ -25,6 +25,9 @@ class Ledger(Protocol):
     def finish(self, token: str, etag: str | None, reason: str | None) -> None:
         """The job ended: release it; with a reason, record the give-up for ``failure_ttl``."""
 
+    def release(self, token: str) -> None:
+        """The process running the job was killed: release the claim, keep the count of starts."""
+
     def count_start(self, token: str) -> int:
         """Count this start of the job; returns how many starts never finished, this one included."""
 
@@ -44,6 +47,9 @@ class RedisLedger:
             pipe.set(failed_key(token), failure_record(etag, reason), ex=self._settings.failure_ttl)
         pipe.delete(pending_key(token), attempts_key(token))
         pipe.execute()
+
+    def release(self, token: str) -> None:
+        self._redis.delete(pending_key(token))
 
     def count_start(self, token: str) -> int:
         pipe = self._redis.pipeline(transaction=False)
@@ -73,6 +79,10 @@ class TableLedger:
                 request = jobtable.failed(self._table, token, etag, reason, now=time.time(),
                                           failure_ttl=self._settings.failure_ttl)  # fmt: skip
                 self._ddb().update_item(**request)
+
+    def release(self, token: str) -> None:
+        with transient_as_retryable():
+            self._ddb().update_item(**jobtable.release(self._table, token))
 
     def count_start(self, token: str) -> int:
         now, ttl = time.time(), self._settings.failure_ttl

@@ -22,6 +22,9 @@ from typing import Any
 import redis
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from celery.exceptions import SoftTimeLimitExceeded
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from core.clients import aws_options, redis_options, s3_options
 from core.objects import put_fields
@@ -45,6 +48,9 @@ RETRY_POLICY: dict[str, Any] = {
 }
 
 
+SOFT_LIMIT_IN_S3 = "S3 did not answer before the soft time limit"
+
+
 class OriginalMissing(Exception):
     """The original is not (or no longer) in the bucket."""
 
@@ -56,10 +62,19 @@ def is_transient(error: BaseException) -> bool:
 
 @contextmanager
 def transient_as_retryable() -> Iterator[None]:
-    """Turn retry-worthy S3/Redis errors into ``TransientError`` for ``autoretry_for``."""
+    """Turn retry-worthy S3/Redis errors into ``TransientError`` for ``autoretry_for``.
+
+    The soft time limit arriving while S3 has not answered is one of them: the
+    task is retried later rather than recorded as a render too slow to try for an hour.
+    """
     try:
         yield
+    except SoftTimeLimitExceeded as error:
+        raise TransientError(SOFT_LIMIT_IN_S3) from error
     except (ClientError, BotoCoreError, redis.RedisError) as error:
+        if isinstance(getattr(error, "kwargs", {}).get("error"), SoftTimeLimitExceeded):
+            # botocore wraps what its HTTP client raised, the soft limit's exception included
+            raise TransientError(SOFT_LIMIT_IN_S3) from error
         if is_transient(error):
             raise TransientError(describe(error)) from error
         raise
@@ -112,7 +127,10 @@ def lock_client(settings: Settings) -> redis.Redis | None:
     key = f"{os.getpid()}:redis:{url}"
     client = _clients.get(key)
     if client is None:
-        client = redis.Redis.from_url(url, **redis_options("worker"))
+        # A pooled connection found dead (Redis restarted) is replaced and the command sent again once.
+        retry = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
+        client = redis.Redis.from_url(url, retry=retry, retry_on_error=[redis.ConnectionError],
+                                      **redis_options("worker"))  # fmt: skip
         _clients[key] = client
     return client
 

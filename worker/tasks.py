@@ -18,10 +18,11 @@ the claim so a later miss may enqueue again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 
 from core.errors import error_text
 from core.jobs import RENDER_TASK, RenderJob
@@ -29,7 +30,7 @@ from core.sizesets import expand
 from worker.app import app, current_settings
 from worker.ledger import Ledger, ledger
 from worker.render import Result, render_original
-from worker.s3 import RETRY_POLICY, TransientError
+from worker.s3 import RETRY_POLICY, TransientError, is_transient
 
 log = logging.getLogger("tachyon.worker")
 
@@ -51,10 +52,13 @@ def finish(job: RenderJob, reason: str | None) -> None:
 
 
 def forget_start(job: RenderJob) -> None:
-    """Drop the count of killed starts: this start ended normally."""
-    if (found := _ledger_of(job)) is not None:
-        records, token = found
-        records.forget_start(token)
+    """Drop the count of killed starts: this start ended in Python (best effort: the store may be down)."""
+    _best_effort(job, lambda records, token: records.forget_start(token))
+
+
+def soft_limit_reason(settings_limit: int) -> str:
+    """The documented failure reason of a render that passed the soft time limit."""
+    return f"render took longer than {settings_limit} s"
 
 
 def killed_too_often(job: RenderJob) -> bool:
@@ -76,12 +80,35 @@ class RenderTask(Task):  # type: ignore[misc]
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         job = RenderJob.from_kwargs(kwargs)
-        if isinstance(exc, TransientError):
+        reason: str | None
+        if isinstance(exc, TimeLimitExceeded | WorkerLostError):
+            # The process was killed: not a give-up yet; the start stays counted
+            # (``killed_too_often``), and the start after 3 killed ones records the give-up.
+            # After a hard time limit Celery acknowledges the message: the claim is released
+            # so the next miss queues it again. A lost worker's message is requeued: kept.
+            log.error("render %s?%s: process killed (%r)", job.original_key, job.query, exc)
+            if isinstance(exc, TimeLimitExceeded):
+                _best_effort(job, lambda records, token: records.release(token))
+            return
+        if isinstance(exc, SoftTimeLimitExceeded):
+            reason = soft_limit_reason(current_settings().task_soft_time_limit)
+        elif isinstance(exc, TransientError) or is_transient(exc):
             log.warning("render %s?%s gave up after retries: %s", job.original_key, job.query, exc)
-            finish(job, None)  # a later miss may try again
+            reason = None  # S3 or the broker was down: a later miss may try again
         else:
             log.error("render %s?%s failed: %r", job.original_key, job.query, exc)
-            finish(job, f"render error: {type(exc).__name__}: {error_text(exc)}")
+            reason = f"render error: {type(exc).__name__}: {error_text(exc)}"
+        _best_effort(job, lambda records, token: records.finish(token, job.etag, reason))
+
+
+def _best_effort(job: RenderJob, change: Callable[[Ledger, str], None]) -> None:
+    """Change the job's records, unless the store is down too (the pending key then expires by itself)."""
+    try:
+        if (found := _ledger_of(job)) is not None:
+            change(*found)
+    except Exception as error:
+        log.warning("could not update the records of %s?%s: %s", job.original_key, job.query,
+                    error_text(error))  # fmt: skip
 
 
 @app.task(  # type: ignore[untyped-decorator]
@@ -103,8 +130,7 @@ def render(self: Task, **kwargs: Any) -> str:
         queries = expand(job.query, settings.size_set, settings.limits())  # + the size set's other members
         result = render_original(settings, job.bucket, job.original_key, queries, accept=job.accept)[0]
     except SoftTimeLimitExceeded:
-        limit = settings.task_soft_time_limit
-        result = Result(job.query, "failed", reason=f"render took longer than {limit} s")
+        result = Result(job.query, "failed", reason=soft_limit_reason(settings.task_soft_time_limit))
     except BaseException:
         forget_start(job)  # it ended in Python (a retry, an error): not a killed process
         raise

@@ -11,12 +11,15 @@ is kept for seconds, and the next request after that reaches the edge again.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 MAX_TTL = 31_536_000
+#: Bytes one key costs the LRU besides the key string: its hash-table slot and link (CPython's OrderedDict).
+ENTRY_OVERHEAD = 100
 _DIRECTIVE = re.compile(r"\s*([a-zA-Z-]+)\s*(?:=\s*\"?([^\",]*)\"?)?\s*")
 _NOT_STORED = frozenset({"no-store", "no-cache", "private"})
 
@@ -51,7 +54,17 @@ class Cached:
 
     @property
     def size(self) -> int:
-        return len(self.body) + sum(len(k) + len(v) for k, v in self.headers)
+        """Bytes this entry keeps alive in this process, not only its payload.
+
+        The body and each header name and value are Python objects with their
+        own headers (≈ 33 bytes per ``bytes``, 41–57 per ``str``), every header
+        pair a tuple, plus the entry itself: for a small derivative with ten
+        headers that is several times the payload.
+        """
+        headers = sys.getsizeof(self.headers) + sum(
+            sys.getsizeof(pair) + sys.getsizeof(pair[0]) + sys.getsizeof(pair[1]) for pair in self.headers
+        )
+        return sys.getsizeof(self.body) + headers + sys.getsizeof(self)
 
 
 class ResponseCache:
@@ -77,8 +90,13 @@ class ResponseCache:
 
     @property
     def size_bytes(self) -> int:
-        """Bytes currently held (bodies plus headers)."""
+        """Bytes currently held: bodies, headers and the objects holding them (``Cached.size``)."""
         return self._bytes
+
+    @staticmethod
+    def footprint(key: str, entry: Cached) -> int:
+        """What storing ``entry`` under ``key`` costs in memory."""
+        return entry.size + sys.getsizeof(key) + ENTRY_OVERHEAD
 
     def get(self, key: str, *, need_body: bool) -> Cached | None:
         """A live entry for ``key``; a HEAD-only entry never answers a GET."""
@@ -106,14 +124,15 @@ class ResponseCache:
         """Store a response for ``ttl`` seconds; False when it is not cacheable or too big."""
         items = tuple(headers.items() if isinstance(headers, Mapping) else headers)
         entry = Cached(status, items, body, has_body, self.clock() + ttl)
-        if ttl <= 0 or entry.size > self.max_object_bytes or entry.size > self.max_bytes:
+        cost = self.footprint(key, entry)
+        if ttl <= 0 or len(body) > self.max_object_bytes or cost > self.max_bytes:
             return False
         old = self._entries.get(key)
         if old is not None and old.has_body and not has_body:
             return False  # a HEAD answer never replaces a full one
         self._drop(key)
         self._entries[key] = entry
-        self._bytes += entry.size
+        self._bytes += cost
         while self._bytes > self.max_bytes:
             self._drop(next(iter(self._entries)))
         return True
@@ -126,4 +145,4 @@ class ResponseCache:
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._bytes -= entry.size
+            self._bytes -= self.footprint(key, entry)
